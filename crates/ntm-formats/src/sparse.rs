@@ -44,12 +44,23 @@ impl SparseRows {
     /// `n_cols`, or when the indices are not strictly increasing. Readers
     /// validate and normalise untrusted input before calling this.
     pub fn push_row(&mut self, indices: &[u32], values: &[f32]) {
-        assert_eq!(indices.len(), values.len(), "indices and values differ in length");
+        assert_eq!(
+            indices.len(),
+            values.len(),
+            "indices and values differ in length"
+        );
         for pair in indices.windows(2) {
-            assert!(pair[0] < pair[1], "column indices must be strictly increasing");
+            assert!(
+                pair[0] < pair[1],
+                "column indices must be strictly increasing"
+            );
         }
         if let Some(&last) = indices.last() {
-            assert!((last as usize) < self.n_cols, "column index {last} >= {}", self.n_cols);
+            assert!(
+                (last as usize) < self.n_cols,
+                "column index {last} >= {}",
+                self.n_cols
+            );
         }
         self.indices.extend_from_slice(indices);
         self.values.extend_from_slice(values);
@@ -108,7 +119,10 @@ impl SparseRows {
 
     /// Copies the given rows, in the given order, into a new matrix.
     pub fn select(&self, rows: &[usize]) -> SparseRows {
-        let nnz = rows.iter().map(|&r| self.indptr[r + 1] - self.indptr[r]).sum();
+        let nnz = rows
+            .iter()
+            .map(|&r| self.indptr[r + 1] - self.indptr[r])
+            .sum();
         let mut out = SparseRows::with_capacity(self.n_cols, rows.len(), nnz);
         for &r in rows {
             out.push_row_from(self, r);
