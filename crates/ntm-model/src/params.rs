@@ -80,6 +80,8 @@ impl ParamSet {
 
     /// Whether every value of every tensor is finite.
     pub fn all_finite(&self) -> bool {
-        self.tensors.iter().all(|t| t.data.iter().all(|v| v.is_finite()))
+        self.tensors
+            .iter()
+            .all(|t| t.data.iter().all(|v| v.is_finite()))
     }
 }

@@ -1,0 +1,593 @@
+//! The NTM network: a sparse-input VAE encoder, a Gaussian-softmax topic layer and a softmax
+//! decoder over the vocabulary, with hand-written forward and backward passes.
+//!
+//! Per document `x` (word counts, length `V = feature_dim`):
+//!
+//! - encoder: `h_1 = act(BN(x W_1 + b_1))`, `h_l = act(BN(h_{l-1} W_l + b_l))`, where `BN` is
+//!   batch normalisation (only when `batch_norm` is on, see [`batchnorm`]);
+//! - heads: `mu = h W_mu + b_mu`, `log_sigma = h W_sigma + b_sigma` (K values each);
+//! - sample: `z = mu + exp(c(log_sigma)) * eps` with `eps` given by the caller, `theta = softmax(z)`;
+//! - decoder: `u = W_d theta + b_d`, `log p = log_softmax(u)`;
+//! - loss: `recons = -sum_v x_v log p_v`,
+//!   `kld = -1/2 sum_k (1 + 2 log_sigma_k - mu_k^2 - exp(2 c(log_sigma_k)))`.
+//!
+//! `c` clamps to [`LOG_SIGMA_MIN`, `LOG_SIGMA_MAX`] inside `exp` only, so that `exp` cannot
+//! overflow; the gradient through a clamped value is zero, while the linear KL term `2 log_sigma`
+//! keeps its gradient. NOTE: above the upper bound that linear term alone pushes `log_sigma`
+//! further up; training has no restoring force there.
+//!
+//! Parameter layout (also the artifact's tensor names), in this order:
+//!
+//! | name | shape | decay |
+//! |---|---|---|
+//! | `encoder.{l}.weight` | `[in, out]`; layer 0 is `[V, H_0]` | yes |
+//! | `encoder.{l}.bias` | `[out]` | no |
+//! | `encoder.{l}.bn.gamma` (batch norm only) | `[out]` | yes |
+//! | `encoder.{l}.bn.beta` (batch norm only) | `[out]` | no |
+//! | `mu.weight`, `log_sigma.weight` | `[H_last, K]` | yes |
+//! | `mu.bias`, `log_sigma.bias` | `[K]` | no |
+//! | `decoder.weight` | `[V, K]` (SageMaker's `projection_weight`) | yes |
+//! | `decoder.bias` | `[V]` | no |
+//!
+//! Encoder and head weights are stored `[in, out]`, so that row `v` of the first layer holds the
+//! weights of word `v` contiguously; the decoder weight is `[V, K]`, one column per topic.
+//! The running statistics `encoder.{l}.bn.running_mean` and `encoder.{l}.bn.running_var` live in
+//! [`Network::running`] (empty without batch norm).
+//!
+//! Initialisation ([`Network::new`]): weights Glorot/Xavier uniform on `[-a, a]` with
+//! `a = sqrt(6 / (fan_in + fan_out))` (MXNet's `Xavier()` default), biases 0, `gamma` 1,
+//! `beta` 0, running mean 0 and running variance 1.
+
+mod activation;
+pub mod batchnorm;
+mod kernels;
+mod pass;
+mod sparse;
+
+use rand::Rng;
+
+use crate::params::{ParamSet, Tensor};
+
+pub use crate::hyperparams::Activation;
+pub use kernels::fast_exp;
+pub use pass::Workspace;
+
+/// Lower clamp of `log_sigma` before it enters `exp`.
+pub const LOG_SIGMA_MIN: f32 = -10.0;
+/// Upper clamp of `log_sigma` before it enters `exp`.
+pub const LOG_SIGMA_MAX: f32 = 10.0;
+
+/// Errors of network construction and of the forward and backward passes.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NetworkError {
+    /// A configuration field has a value the network cannot be built with.
+    #[error("invalid network configuration: {field} = {value}: {allowed}")]
+    InvalidConfig {
+        /// The field, for example `num_topics`.
+        field: &'static str,
+        /// The rejected value.
+        value: String,
+        /// What is allowed.
+        allowed: &'static str,
+    },
+    /// A tensor set has the wrong number of tensors for the configuration.
+    #[error("{set}: expected {expected} tensors for this network shape, found {found}")]
+    TensorCount {
+        /// Which set: `params`, `running` or `gradients`.
+        set: &'static str,
+        /// Tensors the configuration defines.
+        expected: usize,
+        /// Tensors present.
+        found: usize,
+    },
+    /// A tensor has an unexpected name at its position.
+    #[error("{set}: tensor {index} is named {found:?}, expected {expected:?}")]
+    TensorName {
+        /// Which set: `params`, `running` or `gradients`.
+        set: &'static str,
+        /// Position in the set.
+        index: usize,
+        /// The name the configuration defines at that position.
+        expected: String,
+        /// The name present.
+        found: String,
+    },
+    /// A tensor has the wrong shape or the wrong number of values.
+    #[error(
+        "{set}: tensor {name:?} has shape {found:?} with {len} values, expected shape {expected:?}"
+    )]
+    TensorShape {
+        /// Which set: `params`, `running` or `gradients`.
+        set: &'static str,
+        /// Tensor name.
+        name: String,
+        /// Shape the configuration defines.
+        expected: Vec<usize>,
+        /// Shape present.
+        found: Vec<usize>,
+        /// Number of values present.
+        len: usize,
+    },
+    /// A running variance is negative or not finite, which would make inference produce NaN.
+    #[error("running: {name:?}[{index}] = {value} is not a finite non-negative variance")]
+    InvalidRunningVariance {
+        /// Tensor name.
+        name: String,
+        /// Index of the bad value.
+        index: usize,
+        /// The bad value.
+        value: f32,
+    },
+    /// The batch has a different number of columns than the network's vocabulary.
+    #[error("batch has {found} columns but the network's feature_dim is {expected}")]
+    FeatureDim {
+        /// `feature_dim` of the network.
+        expected: usize,
+        /// Columns of the batch.
+        found: usize,
+    },
+    /// The noise buffer does not hold `batch size * num_topics` values.
+    #[error("eps has {found} values, expected {expected} (batch size x num_topics)")]
+    EpsLength {
+        /// `rows * num_topics`.
+        expected: usize,
+        /// Values given.
+        found: usize,
+    },
+}
+
+/// Shape of the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// Vocabulary size `V`.
+    pub feature_dim: usize,
+    /// Number of topics `K`.
+    pub num_topics: usize,
+    /// Widths of the encoder layers, input side first; at least one, each above 0.
+    pub encoder_layers: Vec<usize>,
+    /// Non-linearity after each encoder layer.
+    pub activation: Activation,
+    /// Whether each encoder layer has batch normalisation between its affine map and activation.
+    pub batch_norm: bool,
+}
+
+impl NetworkConfig {
+    /// Checks that every size is positive and that there is at least one encoder layer.
+    ///
+    /// # Errors
+    /// [`NetworkError::InvalidConfig`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), NetworkError> {
+        if self.feature_dim == 0 {
+            return Err(invalid_config(
+                "feature_dim",
+                "0",
+                "a vocabulary size of at least 1",
+            ));
+        }
+        if self.num_topics == 0 {
+            return Err(invalid_config("num_topics", "0", "at least 1 topic"));
+        }
+        if self.encoder_layers.is_empty() || self.encoder_layers.contains(&0) {
+            return Err(invalid_config(
+                "encoder_layers",
+                &format!("{:?}", self.encoder_layers),
+                "at least one layer, each of width 1 or more",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Width of the last encoder layer, the input of the `mu` and `log_sigma` heads.
+    fn last_width(&self) -> usize {
+        self.encoder_layers.last().copied().unwrap_or(0)
+    }
+
+    /// Number of parameter tensors per encoder layer.
+    fn tensors_per_layer(&self) -> usize {
+        if self.batch_norm {
+            4
+        } else {
+            2
+        }
+    }
+}
+
+fn invalid_config(field: &'static str, value: &str, allowed: &'static str) -> NetworkError {
+    NetworkError::InvalidConfig {
+        field,
+        value: value.to_owned(),
+        allowed,
+    }
+}
+
+/// How a tensor is initialised.
+#[derive(Debug, Clone, Copy)]
+enum Init {
+    Glorot { fan_in: usize, fan_out: usize },
+    Zeros,
+    Ones,
+}
+
+/// Name, shape, decay flag and initialisation of one tensor.
+struct TensorSpec {
+    name: String,
+    shape: Vec<usize>,
+    decay: bool,
+    init: Init,
+}
+
+impl TensorSpec {
+    fn new(name: String, shape: &[usize], decay: bool, init: Init) -> Self {
+        Self {
+            name,
+            shape: shape.to_vec(),
+            decay,
+            init,
+        }
+    }
+}
+
+/// The parameter tensors the configuration defines, in [`Network::params`] order.
+fn param_specs(config: &NetworkConfig) -> Vec<TensorSpec> {
+    let mut specs = Vec::new();
+    let mut fan_in = config.feature_dim;
+    for (l, &width) in config.encoder_layers.iter().enumerate() {
+        let glorot = Init::Glorot {
+            fan_in,
+            fan_out: width,
+        };
+        specs.push(TensorSpec::new(
+            format!("encoder.{l}.weight"),
+            &[fan_in, width],
+            true,
+            glorot,
+        ));
+        specs.push(TensorSpec::new(
+            format!("encoder.{l}.bias"),
+            &[width],
+            false,
+            Init::Zeros,
+        ));
+        if config.batch_norm {
+            specs.push(TensorSpec::new(
+                format!("encoder.{l}.bn.gamma"),
+                &[width],
+                true,
+                Init::Ones,
+            ));
+            specs.push(TensorSpec::new(
+                format!("encoder.{l}.bn.beta"),
+                &[width],
+                false,
+                Init::Zeros,
+            ));
+        }
+        fan_in = width;
+    }
+    let (h, k, v) = (config.last_width(), config.num_topics, config.feature_dim);
+    let head = Init::Glorot {
+        fan_in: h,
+        fan_out: k,
+    };
+    specs.push(TensorSpec::new("mu.weight".into(), &[h, k], true, head));
+    specs.push(TensorSpec::new("mu.bias".into(), &[k], false, Init::Zeros));
+    specs.push(TensorSpec::new(
+        "log_sigma.weight".into(),
+        &[h, k],
+        true,
+        head,
+    ));
+    specs.push(TensorSpec::new(
+        "log_sigma.bias".into(),
+        &[k],
+        false,
+        Init::Zeros,
+    ));
+    let decoder = Init::Glorot {
+        fan_in: k,
+        fan_out: v,
+    };
+    specs.push(TensorSpec::new(
+        "decoder.weight".into(),
+        &[v, k],
+        true,
+        decoder,
+    ));
+    specs.push(TensorSpec::new(
+        "decoder.bias".into(),
+        &[v],
+        false,
+        Init::Zeros,
+    ));
+    specs
+}
+
+/// The running-statistics tensors, in [`Network::running`] order (none without batch norm).
+fn running_specs(config: &NetworkConfig) -> Vec<TensorSpec> {
+    let mut specs = Vec::new();
+    if config.batch_norm {
+        for (l, &width) in config.encoder_layers.iter().enumerate() {
+            specs.push(TensorSpec::new(
+                format!("encoder.{l}.bn.running_mean"),
+                &[width],
+                false,
+                Init::Zeros,
+            ));
+            specs.push(TensorSpec::new(
+                format!("encoder.{l}.bn.running_var"),
+                &[width],
+                false,
+                Init::Ones,
+            ));
+        }
+    }
+    specs
+}
+
+fn build_set(specs: Vec<TensorSpec>, rng: &mut impl Rng) -> ParamSet {
+    let tensors = specs
+        .into_iter()
+        .map(|spec| {
+            let mut t = Tensor::zeros(spec.name, &spec.shape, spec.decay);
+            match spec.init {
+                Init::Zeros => {}
+                Init::Ones => t.data.fill(1.0),
+                Init::Glorot { fan_in, fan_out } => {
+                    let limit = (6.0 / (fan_in + fan_out).max(1) as f64).sqrt() as f32;
+                    for v in &mut t.data {
+                        *v = rng.random_range(-limit..=limit);
+                    }
+                }
+            }
+            t
+        })
+        .collect();
+    ParamSet { tensors }
+}
+
+/// Checks that `set` has exactly the names and shapes of `specs`, and sets each decay flag.
+fn check_set(
+    set_name: &'static str,
+    set: &mut ParamSet,
+    specs: &[TensorSpec],
+) -> Result<(), NetworkError> {
+    if set.tensors.len() != specs.len() {
+        return Err(NetworkError::TensorCount {
+            set: set_name,
+            expected: specs.len(),
+            found: set.tensors.len(),
+        });
+    }
+    for (index, (t, spec)) in set.tensors.iter_mut().zip(specs).enumerate() {
+        if t.name != spec.name {
+            return Err(NetworkError::TensorName {
+                set: set_name,
+                index,
+                expected: spec.name.clone(),
+                found: t.name.clone(),
+            });
+        }
+        if t.shape != spec.shape || t.data.len() != spec.shape.iter().product::<usize>() {
+            return Err(NetworkError::TensorShape {
+                set: set_name,
+                name: t.name.clone(),
+                expected: spec.shape.clone(),
+                found: t.shape.clone(),
+                len: t.data.len(),
+            });
+        }
+        t.decay = spec.decay;
+    }
+    Ok(())
+}
+
+/// Sums of the loss parts over the documents of one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LossSums {
+    /// Sum over documents of `-sum_v x_v log p_v` (nats).
+    pub recons: f64,
+    /// Sum over documents of the KL divergence from the standard normal prior (nats).
+    pub kld: f64,
+    /// Number of documents.
+    pub docs: usize,
+    /// Sum of all word counts in the batch.
+    pub words: f64,
+}
+
+impl LossSums {
+    /// Adds the sums of another batch.
+    pub fn add(&mut self, other: &LossSums) {
+        self.recons += other.recons;
+        self.kld += other.kld;
+        self.docs += other.docs;
+        self.words += other.words;
+    }
+
+    /// Returns `recons + kld`.
+    pub fn total(&self) -> f64 {
+        self.recons + self.kld
+    }
+}
+
+/// The network: its shape, its parameters and its batch-norm running statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
+    /// Shape of the network.
+    pub config: NetworkConfig,
+    /// Trainable tensors, laid out as the module documentation lists.
+    pub params: ParamSet,
+    /// Batch-norm running means and variances (empty without batch norm).
+    pub running: ParamSet,
+}
+
+impl Network {
+    /// Creates a network with freshly initialised parameters (see the module documentation).
+    ///
+    /// Never fails: an invalid configuration gives a network whose passes return
+    /// [`NetworkError::InvalidConfig`]; call [`NetworkConfig::validate`] to check early.
+    pub fn new(config: NetworkConfig, rng: &mut impl Rng) -> Network {
+        let params = build_set(param_specs(&config), rng);
+        let running = build_set(running_specs(&config), rng);
+        Network {
+            config,
+            params,
+            running,
+        }
+    }
+
+    /// Assembles a network from stored tensors, checking names, shapes and running variances
+    /// against the configuration. Decay flags are set from the layout.
+    ///
+    /// # Errors
+    /// [`NetworkError::InvalidConfig`], [`NetworkError::TensorCount`],
+    /// [`NetworkError::TensorName`], [`NetworkError::TensorShape`] or
+    /// [`NetworkError::InvalidRunningVariance`].
+    pub fn from_parts(
+        config: NetworkConfig,
+        mut params: ParamSet,
+        mut running: ParamSet,
+    ) -> Result<Network, NetworkError> {
+        config.validate()?;
+        check_set("params", &mut params, &param_specs(&config))?;
+        check_set("running", &mut running, &running_specs(&config))?;
+        for t in running
+            .tensors
+            .iter()
+            .filter(|t| t.name.ends_with("running_var"))
+        {
+            if let Some((index, &value)) = t
+                .data
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+            {
+                return Err(NetworkError::InvalidRunningVariance {
+                    name: t.name.clone(),
+                    index,
+                    value,
+                });
+            }
+        }
+        Ok(Network {
+            config,
+            params,
+            running,
+        })
+    }
+
+    /// Returns the decoder weight `W_d`, `[V, K]` row-major: column `k` is topic `k`'s word weights.
+    pub fn decoder_weight(&self) -> &[f32] {
+        &self.params.tensors[self.index().decoder_weight].data
+    }
+
+    /// Returns a zero-filled gradient set with the layout of [`Network::params`].
+    pub fn zero_grads(&self) -> ParamSet {
+        self.params.zeros_like()
+    }
+
+    /// Positions of the tensors in [`Network::params`].
+    fn index(&self) -> ParamIndex {
+        ParamIndex::new(&self.config)
+    }
+
+    /// Checks the configuration and that `set` has the parameter layout (count and shapes).
+    fn check_layout(&self, set_name: &'static str, set: &ParamSet) -> Result<(), NetworkError> {
+        self.config.validate()?;
+        let index = self.index();
+        if set.tensors.len() != index.count {
+            return Err(NetworkError::TensorCount {
+                set: set_name,
+                expected: index.count,
+                found: set.tensors.len(),
+            });
+        }
+        for (i, t) in set.tensors.iter().enumerate() {
+            let (dims, rank) = index.shape(&self.config, i);
+            if t.shape.as_slice() != &dims[..rank]
+                || t.data.len() != dims[..rank].iter().product::<usize>()
+            {
+                return Err(NetworkError::TensorShape {
+                    set: set_name,
+                    name: t.name.clone(),
+                    expected: dims[..rank].to_vec(),
+                    found: t.shape.clone(),
+                    len: t.data.len(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Positions of tensors in the parameter set, computed from the configuration without allocating.
+#[derive(Debug, Clone, Copy)]
+struct ParamIndex {
+    per_layer: usize,
+    mu_weight: usize,
+    mu_bias: usize,
+    log_sigma_weight: usize,
+    log_sigma_bias: usize,
+    decoder_weight: usize,
+    decoder_bias: usize,
+    count: usize,
+}
+
+impl ParamIndex {
+    fn new(config: &NetworkConfig) -> Self {
+        let per_layer = config.tensors_per_layer();
+        let heads = config.encoder_layers.len() * per_layer;
+        Self {
+            per_layer,
+            mu_weight: heads,
+            mu_bias: heads + 1,
+            log_sigma_weight: heads + 2,
+            log_sigma_bias: heads + 3,
+            decoder_weight: heads + 4,
+            decoder_bias: heads + 5,
+            count: heads + 6,
+        }
+    }
+
+    fn layer_weight(&self, l: usize) -> usize {
+        l * self.per_layer
+    }
+
+    fn layer_bias(&self, l: usize) -> usize {
+        l * self.per_layer + 1
+    }
+
+    fn layer_gamma(&self, l: usize) -> usize {
+        l * self.per_layer + 2
+    }
+
+    fn layer_beta(&self, l: usize) -> usize {
+        l * self.per_layer + 3
+    }
+
+    /// Shape of tensor `i` as up to two dimensions and the rank.
+    fn shape(&self, config: &NetworkConfig, i: usize) -> ([usize; 2], usize) {
+        let (k, v, h) = (config.num_topics, config.feature_dim, config.last_width());
+        if i < self.mu_weight {
+            let l = i / self.per_layer;
+            let width = config.encoder_layers[l];
+            if i % self.per_layer == 0 {
+                let fan_in = if l == 0 {
+                    v
+                } else {
+                    config.encoder_layers[l - 1]
+                };
+                ([fan_in, width], 2)
+            } else {
+                ([width, 0], 1)
+            }
+        } else if i == self.mu_weight || i == self.log_sigma_weight {
+            ([h, k], 2)
+        } else if i == self.mu_bias || i == self.log_sigma_bias {
+            ([k, 0], 1)
+        } else if i == self.decoder_weight {
+            ([v, k], 2)
+        } else {
+            ([v, 0], 1)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! Forward and backward passes of the encoder non-linearities.
+//!
+//! The enum itself is [`crate::hyperparams::Activation`], shared with the hyperparameters.
+
+use crate::hyperparams::Activation;
+
+/// Replaces every value `a` of `values` by `act(a)`.
+pub(crate) fn apply(activation: Activation, values: &mut [f32]) {
+    match activation {
+        Activation::Sigmoid => values
+            .iter_mut()
+            .for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+        Activation::Tanh => values.iter_mut().for_each(|v| *v = v.tanh()),
+        Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+    }
+}
+
+/// Multiplies the output gradient `grad` by `act'(a)`, written in terms of the output `y = act(a)`.
+///
+/// The ReLU derivative is 1 where `y > 0` and 0 elsewhere, including at exactly 0.
+pub(crate) fn backward(activation: Activation, outputs: &[f32], grad: &mut [f32]) {
+    debug_assert_eq!(outputs.len(), grad.len());
+    match activation {
+        Activation::Sigmoid => {
+            for (g, &y) in grad.iter_mut().zip(outputs) {
+                *g *= y * (1.0 - y);
+            }
+        }
+        Activation::Tanh => {
+            for (g, &y) in grad.iter_mut().zip(outputs) {
+                *g *= 1.0 - y * y;
+            }
+        }
+        Activation::Relu => {
+            for (g, &y) in grad.iter_mut().zip(outputs) {
+                if y <= 0.0 {
+                    *g = 0.0;
+                }
+            }
+        }
+    }
+}

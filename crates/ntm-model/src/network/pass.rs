@@ -1,0 +1,578 @@
+//! Forward and backward passes over a batch, and the reusable buffers they work in.
+
+use ntm_formats::SparseRows;
+use rayon::prelude::*;
+
+use super::batchnorm::{self, BatchStats};
+use super::kernels::{column_sums, fast_exp, matmul, with_simd, MatRef};
+use super::sparse::{self, ColumnIndex};
+use super::{LossSums, Network, NetworkError, LOG_SIGMA_MAX, LOG_SIGMA_MIN};
+use crate::params::ParamSet;
+
+/// Decoder rows (documents) handled per rayon task. Rows are independent, so this only sets the
+/// task size, never the result.
+const DECODER_ROWS_PER_TASK: usize = 4;
+/// Vocabulary columns per rayon task when summing the decoder-bias gradient over the batch.
+const BIAS_COLUMNS_PER_TASK: usize = 2048;
+
+/// Reusable buffers for the passes. They grow to the largest batch seen and are then reused, so
+/// a warm workspace makes a step allocate nothing.
+#[derive(Debug, Default, Clone)]
+pub struct Workspace {
+    /// Per encoder layer: the affine output `h_{l-1} W_l + b_l`, B x width.
+    pre: Vec<Vec<f32>>,
+    /// Per encoder layer: the normalised affine output (training with batch norm only).
+    xhat: Vec<Vec<f32>>,
+    /// Per encoder layer: the activation output `h_l`.
+    hidden: Vec<Vec<f32>>,
+    stats: Vec<BatchStats>,
+    mu: Vec<f32>,
+    /// `log_sigma` as the head computes it, unclamped.
+    log_sigma: Vec<f32>,
+    /// 1 where `log_sigma` was inside the clamp range, else 0.
+    inside: Vec<f32>,
+    /// `exp` of `log_sigma` clamped to [`LOG_SIGMA_MIN`, `LOG_SIGMA_MAX`].
+    sigma: Vec<f32>,
+    theta: Vec<f32>,
+    /// B x V: the logits, then `exp(u - max)`, then the logit gradient `N p - x`.
+    logits: Vec<f32>,
+    row_recons: Vec<f64>,
+    grad_theta: Vec<f32>,
+    grad_mu: Vec<f32>,
+    grad_log_sigma: Vec<f32>,
+    grad_hidden: Vec<f32>,
+    grad_prev: Vec<f32>,
+    acc: Vec<f64>,
+    columns: ColumnIndex,
+}
+
+impl Workspace {
+    /// Creates an empty workspace; buffers are sized on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Returns the sorted ids of the words present in the batch of the last
+    /// [`Network::train_step`]: the only rows of `encoder.0.weight`'s gradient that can be non-zero.
+    pub fn present_words(&self) -> &[u32] {
+        &self.columns.words
+    }
+
+    fn resize(&mut self, rows: usize, widths: &[usize], k: usize) {
+        let layers = widths.len();
+        self.pre.resize_with(layers, Vec::new);
+        self.xhat.resize_with(layers, Vec::new);
+        self.hidden.resize_with(layers, Vec::new);
+        self.stats.resize_with(layers, BatchStats::default);
+        for (l, &w) in widths.iter().enumerate() {
+            self.pre[l].resize(rows * w, 0.0);
+            self.xhat[l].resize(rows * w, 0.0);
+            self.hidden[l].resize(rows * w, 0.0);
+        }
+        for buf in [
+            &mut self.mu,
+            &mut self.log_sigma,
+            &mut self.inside,
+            &mut self.sigma,
+            &mut self.theta,
+            &mut self.grad_theta,
+            &mut self.grad_mu,
+            &mut self.grad_log_sigma,
+        ] {
+            buf.resize(rows * k, 0.0);
+        }
+        self.row_recons.resize(rows, 0.0);
+    }
+}
+
+impl Network {
+    /// Runs one training step: the forward pass with batch statistics and the backward pass.
+    ///
+    /// Writes into `grads` (layout of [`Network::params`], every value overwritten) the gradient
+    /// of the sum over the batch of `recons + kld`, moves the batch-norm running statistics, and
+    /// returns the loss sums. `eps` is the B x K standard-normal noise, row-major. Rows of
+    /// `encoder.0.weight`'s gradient for words absent from the batch are zero
+    /// ([`Workspace::present_words`] lists the others). An empty batch gives zero sums and
+    /// zero gradients and leaves the running statistics unchanged.
+    ///
+    /// # Errors
+    /// [`NetworkError::InvalidConfig`], [`NetworkError::FeatureDim`],
+    /// [`NetworkError::EpsLength`], or a layout error when `self.params` or `grads` does not
+    /// match the configuration.
+    pub fn train_step(
+        &mut self,
+        batch: &SparseRows,
+        eps: &[f32],
+        grads: &mut ParamSet,
+        ws: &mut Workspace,
+    ) -> Result<LossSums, NetworkError> {
+        self.check_inputs(batch, eps)?;
+        self.check_layout("gradients", grads)?;
+        if batch.n_rows() == 0 {
+            grads.fill_zero();
+            return Ok(LossSums::default());
+        }
+        self.encode(batch, ws, true);
+        if self.config.batch_norm {
+            for l in 0..self.config.encoder_layers.len() {
+                let (mean, var) = self.running.tensors.split_at_mut(2 * l + 1);
+                batchnorm::update_running(&ws.stats[l], &mut mean[2 * l].data, &mut var[0].data);
+            }
+        }
+        let sums = self.decode(batch, eps, ws, true);
+        self.backward(batch, eps, grads, ws);
+        Ok(sums)
+    }
+
+    /// Computes the loss sums in inference mode (running batch-norm statistics) with the given
+    /// noise `eps` (B x K), without gradients.
+    ///
+    /// # Errors
+    /// As [`Network::train_step`], without the gradient checks.
+    pub fn eval_loss(
+        &self,
+        batch: &SparseRows,
+        eps: &[f32],
+        ws: &mut Workspace,
+    ) -> Result<LossSums, NetworkError> {
+        self.check_inputs(batch, eps)?;
+        if batch.n_rows() == 0 {
+            return Ok(LossSums::default());
+        }
+        self.encode(batch, ws, false);
+        Ok(self.decode(batch, eps, ws, false))
+    }
+
+    /// Writes into `out` the topic weights `softmax(mu)` of each document in inference mode,
+    /// B x K row-major; each row is non-negative and sums to 1.
+    ///
+    /// # Errors
+    /// [`NetworkError::InvalidConfig`], [`NetworkError::FeatureDim`], or a layout error when
+    /// `self.params` does not match the configuration.
+    pub fn topic_weights(
+        &self,
+        batch: &SparseRows,
+        ws: &mut Workspace,
+        out: &mut Vec<f32>,
+    ) -> Result<(), NetworkError> {
+        self.check_layout("params", &self.params)?;
+        self.check_batch(batch)?;
+        out.clear();
+        if batch.n_rows() == 0 {
+            return Ok(());
+        }
+        self.encode(batch, ws, false);
+        let k = self.config.num_topics;
+        out.extend_from_slice(&ws.mu[..batch.n_rows() * k]);
+        for row in out.chunks_exact_mut(k) {
+            softmax_in_place(row);
+        }
+        Ok(())
+    }
+
+    fn check_batch(&self, batch: &SparseRows) -> Result<(), NetworkError> {
+        if batch.n_cols() != self.config.feature_dim {
+            return Err(NetworkError::FeatureDim {
+                expected: self.config.feature_dim,
+                found: batch.n_cols(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_inputs(&self, batch: &SparseRows, eps: &[f32]) -> Result<(), NetworkError> {
+        self.check_layout("params", &self.params)?;
+        let running = super::running_specs(&self.config);
+        if self.running.tensors.len() != running.len() {
+            return Err(NetworkError::TensorCount {
+                set: "running",
+                expected: running.len(),
+                found: self.running.tensors.len(),
+            });
+        }
+        for (t, spec) in self.running.tensors.iter().zip(&running) {
+            if t.data.len() != spec.shape[0] {
+                return Err(NetworkError::TensorShape {
+                    set: "running",
+                    name: t.name.clone(),
+                    expected: spec.shape.clone(),
+                    found: t.shape.clone(),
+                    len: t.data.len(),
+                });
+            }
+        }
+        self.check_batch(batch)?;
+        let expected = batch.n_rows() * self.config.num_topics;
+        if eps.len() != expected {
+            return Err(NetworkError::EpsLength {
+                expected,
+                found: eps.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs the encoder and the two heads: fills `ws.hidden`, `ws.mu`, `ws.log_sigma`,
+    /// `ws.sigma` and `ws.inside`.
+    fn encode(&self, batch: &SparseRows, ws: &mut Workspace, training: bool) {
+        let rows = batch.n_rows();
+        let (k, widths) = (self.config.num_topics, &self.config.encoder_layers);
+        let index = self.index();
+        let p = &self.params.tensors;
+        ws.resize(rows, widths, k);
+
+        for (l, &width) in widths.iter().enumerate() {
+            let pre = &mut ws.pre[l][..rows * width];
+            let bias = &p[index.layer_bias(l)].data;
+            let weight = &p[index.layer_weight(l)].data;
+            if l == 0 {
+                sparse::forward(batch, weight, bias, pre);
+            } else {
+                let fan_in = widths[l - 1];
+                for row in pre.chunks_exact_mut(width) {
+                    row.copy_from_slice(bias);
+                }
+                let input = MatRef::row_major(&ws.hidden[l - 1], rows, fan_in);
+                matmul(pre, input, MatRef::row_major(weight, fan_in, width), true);
+            }
+            let hidden = &mut ws.hidden[l][..rows * width];
+            if self.config.batch_norm {
+                let gamma = &p[index.layer_gamma(l)].data;
+                let beta = &p[index.layer_beta(l)].data;
+                if training {
+                    let xhat = &mut ws.xhat[l][..rows * width];
+                    batchnorm::forward_train(
+                        pre,
+                        width,
+                        gamma,
+                        beta,
+                        xhat,
+                        hidden,
+                        &mut ws.stats[l],
+                        &mut ws.acc,
+                    );
+                } else {
+                    hidden.copy_from_slice(pre);
+                    let mean = &self.running.tensors[2 * l].data;
+                    let var = &self.running.tensors[2 * l + 1].data;
+                    batchnorm::forward_infer(hidden, width, gamma, beta, mean, var);
+                }
+            } else {
+                hidden.copy_from_slice(pre);
+            }
+            super::activation::apply(self.config.activation, hidden);
+        }
+
+        let h = *widths.last().unwrap_or(&0);
+        let top = MatRef::row_major(&ws.hidden[widths.len() - 1], rows, h);
+        let heads = [
+            (index.mu_weight, index.mu_bias, &mut ws.mu),
+            (
+                index.log_sigma_weight,
+                index.log_sigma_bias,
+                &mut ws.log_sigma,
+            ),
+        ];
+        for (w, b, out) in heads {
+            let out = &mut out[..rows * k];
+            for row in out.chunks_exact_mut(k) {
+                row.copy_from_slice(&p[b].data);
+            }
+            matmul(out, top, MatRef::row_major(&p[w].data, h, k), true);
+        }
+        for ((ls, inside), sigma) in ws
+            .log_sigma
+            .iter_mut()
+            .zip(&mut ws.inside)
+            .zip(&mut ws.sigma)
+        {
+            *inside = if (LOG_SIGMA_MIN..=LOG_SIGMA_MAX).contains(ls) {
+                1.0
+            } else {
+                0.0
+            };
+            *sigma = ls.clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX).exp();
+        }
+    }
+
+    /// Samples `theta`, runs the decoder and returns the loss sums. With `with_grad`, leaves the
+    /// logit gradient `N p - x` in `ws.logits`.
+    fn decode(
+        &self,
+        batch: &SparseRows,
+        eps: &[f32],
+        ws: &mut Workspace,
+        with_grad: bool,
+    ) -> LossSums {
+        let rows = batch.n_rows();
+        let (k, v) = (self.config.num_topics, self.config.feature_dim);
+        let index = self.index();
+        let p = &self.params.tensors;
+
+        let mut kld = 0.0f64;
+        for i in 0..rows * k {
+            let (mu, ls, sigma) = (ws.mu[i], ws.log_sigma[i], ws.sigma[i]);
+            ws.theta[i] = mu + sigma * eps[i];
+            kld += -0.5 * f64::from(1.0 + 2.0 * ls - mu * mu - sigma * sigma);
+        }
+        for row in ws.theta[..rows * k].chunks_exact_mut(k) {
+            softmax_in_place(row);
+        }
+
+        ws.logits.resize(rows * v, 0.0);
+        let logits = &mut ws.logits[..rows * v];
+        let theta = MatRef::row_major(&ws.theta, rows, k);
+        matmul(
+            logits,
+            theta,
+            MatRef::row_major(&p[index.decoder_weight].data, v, k).t(),
+            false,
+        );
+        let bias = &p[index.decoder_bias].data;
+        logits
+            .par_chunks_mut(v * DECODER_ROWS_PER_TASK)
+            .zip(ws.row_recons[..rows].par_chunks_mut(DECODER_ROWS_PER_TASK))
+            .enumerate()
+            .for_each(|(task, (chunk, recons))| {
+                with_simd(|| {
+                    for (r, (row, rec)) in chunk.chunks_exact_mut(v).zip(recons).enumerate() {
+                        let (indices, counts) = batch.row(task * DECODER_ROWS_PER_TASK + r);
+                        *rec = decoder_row(row, bias, indices, counts, with_grad);
+                    }
+                });
+            });
+
+        let words: f64 = batch.values().iter().map(|&x| f64::from(x)).sum();
+        LossSums {
+            recons: ws.row_recons[..rows].iter().sum(),
+            kld,
+            docs: rows,
+            words,
+        }
+    }
+
+    /// Back-propagates from the logit gradient in `ws.logits` into `grads`.
+    fn backward(&self, batch: &SparseRows, eps: &[f32], grads: &mut ParamSet, ws: &mut Workspace) {
+        let rows = batch.n_rows();
+        let (k, v, widths) = (
+            self.config.num_topics,
+            self.config.feature_dim,
+            &self.config.encoder_layers,
+        );
+        let index = self.index();
+        let p = &self.params.tensors;
+        let g = &mut grads.tensors;
+        let grad_u = MatRef::row_major(&ws.logits[..rows * v], rows, v);
+
+        // Decoder: dW_d = G^T theta, db_d = column sums of G, g_theta = G W_d.
+        let theta = MatRef::row_major(&ws.theta, rows, k);
+        matmul(&mut g[index.decoder_weight].data, grad_u.t(), theta, false);
+        decoder_bias_grad(&ws.logits[..rows * v], v, &mut g[index.decoder_bias].data);
+        let decoder = MatRef::row_major(&p[index.decoder_weight].data, v, k);
+        matmul(&mut ws.grad_theta[..rows * k], grad_u, decoder, false);
+
+        // Softmax Jacobian, then the KL terms: g_z = theta (g_theta - <theta, g_theta>).
+        for r in 0..rows {
+            let span = r * k..(r + 1) * k;
+            let th = &ws.theta[span.clone()];
+            let gt = &ws.grad_theta[span.clone()];
+            let dot: f32 = th.iter().zip(gt).map(|(a, b)| a * b).sum();
+            for i in span {
+                let grad_z = ws.theta[i] * (ws.grad_theta[i] - dot);
+                let sigma = ws.sigma[i];
+                ws.grad_mu[i] = grad_z + ws.mu[i];
+                // The clamp sits inside exp only, so the linear KL term always contributes -1.
+                ws.grad_log_sigma[i] =
+                    ws.inside[i] * (grad_z * sigma * eps[i] + sigma * sigma) - 1.0;
+            }
+        }
+
+        // Heads: dW = h^T g, db = column sums of g, g_h = g_mu W_mu^T + g_ls W_ls^T.
+        let h = *widths.last().unwrap_or(&0);
+        let last = widths.len() - 1;
+        let top = MatRef::row_major(&ws.hidden[last][..rows * h], rows, h);
+        ws.grad_hidden.resize(rows * h, 0.0);
+        let heads = [
+            (index.mu_weight, index.mu_bias, &ws.grad_mu),
+            (
+                index.log_sigma_weight,
+                index.log_sigma_bias,
+                &ws.grad_log_sigma,
+            ),
+        ];
+        for (n, (w, b, grad_values)) in heads.into_iter().enumerate() {
+            let grad_values = &grad_values[..rows * k];
+            let grad_out = MatRef::row_major(grad_values, rows, k);
+            matmul(&mut g[w].data, top.t(), grad_out, false);
+            column_sums(grad_values, k, &mut ws.acc, &mut g[b].data);
+            let weight = MatRef::row_major(&p[w].data, h, k);
+            matmul(&mut ws.grad_hidden[..rows * h], grad_out, weight.t(), n > 0);
+        }
+
+        // Encoder layers, top down.
+        for l in (0..widths.len()).rev() {
+            let width = widths[l];
+            let grad = &mut ws.grad_hidden[..rows * width];
+            super::activation::backward(
+                self.config.activation,
+                &ws.hidden[l][..rows * width],
+                grad,
+            );
+            if self.config.batch_norm {
+                let (gamma_grad, beta_grad) = {
+                    let (lo, hi) = g.split_at_mut(index.layer_beta(l));
+                    (&mut lo[index.layer_gamma(l)].data, &mut hi[0].data)
+                };
+                let gamma = &p[index.layer_gamma(l)].data;
+                let xhat = &ws.xhat[l][..rows * width];
+                batchnorm::backward(
+                    grad,
+                    width,
+                    xhat,
+                    gamma,
+                    &ws.stats[l],
+                    gamma_grad,
+                    beta_grad,
+                    &mut ws.acc,
+                );
+            }
+            column_sums(grad, width, &mut ws.acc, &mut g[index.layer_bias(l)].data);
+            if l == 0 {
+                sparse::weight_grad(
+                    batch,
+                    grad,
+                    &mut g[index.layer_weight(0)].data,
+                    &mut ws.columns,
+                );
+            } else {
+                let fan_in = widths[l - 1];
+                let input = MatRef::row_major(&ws.hidden[l - 1][..rows * fan_in], rows, fan_in);
+                let grad_ref = MatRef::row_major(grad, rows, width);
+                matmul(
+                    &mut g[index.layer_weight(l)].data,
+                    input.t(),
+                    grad_ref,
+                    false,
+                );
+                ws.grad_prev.resize(rows * fan_in, 0.0);
+                let weight = MatRef::row_major(&p[index.layer_weight(l)].data, fan_in, width);
+                matmul(
+                    &mut ws.grad_prev[..rows * fan_in],
+                    grad_ref,
+                    weight.t(),
+                    false,
+                );
+                std::mem::swap(&mut ws.grad_hidden, &mut ws.grad_prev);
+            }
+        }
+    }
+}
+
+/// Replaces `row` by its softmax, subtracting the maximum first.
+fn softmax_in_place(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f64;
+    for x in row.iter_mut() {
+        *x = (*x - max).exp();
+        sum += f64::from(*x);
+    }
+    let inv = (1.0 / sum) as f32;
+    for x in row.iter_mut() {
+        *x *= inv;
+    }
+}
+
+/// Lanes of the running maximum and sum in [`decoder_row`], wide enough for the compiler to use
+/// full vector registers.
+const LANES: usize = 16;
+/// Values summed in `f32` lanes before the partial sums move to `f64`.
+const SUM_BLOCK: usize = 1024;
+
+/// Processes one document's logits `row` (without bias on entry): adds the bias, computes the
+/// log-sum-exp with max subtraction, and returns `recons = -sum_v x_v log p_v`. With
+/// `with_grad`, leaves `N p - x` in `row`.
+fn decoder_row(
+    row: &mut [f32],
+    bias: &[f32],
+    indices: &[u32],
+    counts: &[f32],
+    with_grad: bool,
+) -> f64 {
+    let mut lane_max = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    let mut bias_chunks = bias.chunks_exact(LANES);
+    for (c, b) in (&mut chunks).zip(&mut bias_chunks) {
+        for i in 0..LANES {
+            c[i] += b[i];
+            lane_max[i] = if c[i] > lane_max[i] {
+                c[i]
+            } else {
+                lane_max[i]
+            };
+        }
+    }
+    let mut max = lane_max.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for (x, &b) in chunks
+        .into_remainder()
+        .iter_mut()
+        .zip(bias_chunks.remainder())
+    {
+        *x += b;
+        max = max.max(*x);
+    }
+
+    let mut dot = 0.0f64;
+    let mut total = 0.0f64;
+    for (&c, &x) in indices.iter().zip(counts) {
+        dot += f64::from(x) * f64::from(row[c as usize]);
+        total += f64::from(x);
+    }
+
+    let mut sum = 0.0f64;
+    for block in row.chunks_mut(SUM_BLOCK) {
+        let mut lanes = [0.0f32; LANES];
+        let mut chunks = block.chunks_exact_mut(LANES);
+        for c in &mut chunks {
+            for i in 0..LANES {
+                let e = fast_exp(c[i] - max);
+                c[i] = e;
+                lanes[i] += e;
+            }
+        }
+        for x in chunks.into_remainder() {
+            *x = fast_exp(*x - max);
+            sum += f64::from(*x);
+        }
+        sum += lanes.iter().map(|&s| f64::from(s)).sum::<f64>();
+    }
+    // The maximum's own term is exp(0) = 1, so sum >= 1 and its log is finite.
+    let log_sum_exp = f64::from(max) + sum.ln();
+
+    if with_grad {
+        let scale = (total / sum) as f32;
+        for x in row.iter_mut() {
+            *x *= scale;
+        }
+        for (&c, &x) in indices.iter().zip(counts) {
+            row[c as usize] -= x;
+        }
+    }
+    total * log_sum_exp - dot
+}
+
+/// Writes the column sums of the B x V logit gradient into `out`, summing rows in order.
+fn decoder_bias_grad(grad_u: &[f32], v: usize, out: &mut [f32]) {
+    out.par_chunks_mut(BIAS_COLUMNS_PER_TASK)
+        .enumerate()
+        .for_each(|(task, cols)| {
+            with_simd(|| {
+                cols.fill(0.0);
+                let start = task * BIAS_COLUMNS_PER_TASK;
+                for row in grad_u.chunks_exact(v) {
+                    for (o, &x) in cols.iter_mut().zip(&row[start..]) {
+                        *o += x;
+                    }
+                }
+            })
+        });
+}

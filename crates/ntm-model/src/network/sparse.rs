@@ -1,0 +1,130 @@
+//! The first encoder layer, whose input is a sparse CSR batch of word counts.
+//!
+//! The weight is stored `[V, H]`, so the weights of word `v` are one contiguous row: the forward
+//! product `X W` and the weight gradient `X^T G` both cost O(nnz * H), and the gradient is
+//! non-zero only in the rows of words present in the batch.
+
+use ntm_formats::SparseRows;
+use rayon::prelude::*;
+
+use super::kernels::with_simd;
+
+/// Rows handled per rayon task. Each row is computed independently and in a fixed order, so the
+/// chunking never changes the result.
+const ROWS_PER_TASK: usize = 16;
+/// Weight-gradient rows (vocabulary entries) handled per rayon task.
+const WORDS_PER_TASK: usize = 256;
+
+/// The batch transposed: for each word, the documents that contain it, in document order.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ColumnIndex {
+    /// `starts[v]..starts[v + 1]` indexes `docs` and `values` for word `v`.
+    starts: Vec<usize>,
+    docs: Vec<u32>,
+    values: Vec<f32>,
+    /// Sorted ids of the words present in the batch.
+    pub words: Vec<u32>,
+}
+
+impl ColumnIndex {
+    /// Rebuilds the index for `batch` with a counting sort over the columns.
+    fn rebuild(&mut self, batch: &SparseRows) {
+        let n_cols = batch.n_cols();
+        self.starts.clear();
+        self.starts.resize(n_cols + 1, 0);
+        for &c in batch.indices() {
+            self.starts[c as usize + 1] += 1;
+        }
+        self.words.clear();
+        for v in 0..n_cols {
+            if self.starts[v + 1] > 0 {
+                self.words.push(v as u32);
+            }
+            self.starts[v + 1] += self.starts[v];
+        }
+        self.docs.clear();
+        self.docs.resize(batch.nnz(), 0);
+        self.values.clear();
+        self.values.resize(batch.nnz(), 0.0);
+        // `next` reuses `starts[v]` as a write cursor; afterwards it is shifted back.
+        for doc in 0..batch.n_rows() {
+            let (indices, values) = batch.row(doc);
+            for (&c, &x) in indices.iter().zip(values) {
+                let slot = self.starts[c as usize];
+                self.docs[slot] = doc as u32;
+                self.values[slot] = x;
+                self.starts[c as usize] += 1;
+            }
+        }
+        for v in (1..=n_cols).rev() {
+            self.starts[v] = self.starts[v - 1];
+        }
+        self.starts[0] = 0;
+    }
+}
+
+/// Computes `out = X W + bias` for the CSR batch `X` (B x V) and the `[V, H]` weight `W`.
+pub(crate) fn forward(batch: &SparseRows, weight: &[f32], bias: &[f32], out: &mut [f32]) {
+    let hidden = bias.len();
+    out.par_chunks_mut(hidden * ROWS_PER_TASK)
+        .enumerate()
+        .for_each(|(task, rows)| {
+            with_simd(|| forward_rows(batch, weight, bias, task * ROWS_PER_TASK, rows));
+        });
+}
+
+#[inline(always)]
+fn forward_rows(batch: &SparseRows, weight: &[f32], bias: &[f32], first: usize, rows: &mut [f32]) {
+    let hidden = bias.len();
+    for (r, row) in rows.chunks_exact_mut(hidden).enumerate() {
+        row.copy_from_slice(bias);
+        let (indices, values) = batch.row(first + r);
+        for (&c, &x) in indices.iter().zip(values) {
+            let w = &weight[c as usize * hidden..][..hidden];
+            for (o, &wv) in row.iter_mut().zip(w) {
+                *o += x * wv;
+            }
+        }
+    }
+}
+
+/// Writes the weight gradient `X^T G` into `grad` (`[V, H]`, every value overwritten), where
+/// `G` is the B x H gradient of the layer output. Rows of absent words are zero.
+///
+/// Each row sums its documents in document order, so the result does not depend on scheduling.
+pub(crate) fn weight_grad(
+    batch: &SparseRows,
+    out_grad: &[f32],
+    grad: &mut [f32],
+    index: &mut ColumnIndex,
+) {
+    let hidden = grad.len() / batch.n_cols().max(1);
+    index.rebuild(batch);
+    let index = &*index;
+    grad.par_chunks_mut(hidden * WORDS_PER_TASK)
+        .enumerate()
+        .for_each(|(task, rows)| {
+            with_simd(|| weight_grad_rows(index, out_grad, hidden, task * WORDS_PER_TASK, rows));
+        });
+}
+
+#[inline(always)]
+fn weight_grad_rows(
+    index: &ColumnIndex,
+    out_grad: &[f32],
+    hidden: usize,
+    first: usize,
+    rows: &mut [f32],
+) {
+    rows.fill(0.0);
+    for (r, row) in rows.chunks_exact_mut(hidden).enumerate() {
+        let v = first + r;
+        for slot in index.starts[v]..index.starts[v + 1] {
+            let x = index.values[slot];
+            let g = &out_grad[index.docs[slot] as usize * hidden..][..hidden];
+            for (o, &gv) in row.iter_mut().zip(g) {
+                *o += x * gv;
+            }
+        }
+    }
+}
