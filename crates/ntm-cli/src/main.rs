@@ -1,1 +1,48 @@
-fn main() {}
+//! The `ntm` command line: prepare text, train, infer and run the demo.
+
+mod commands;
+mod logging;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Neural topic models, compatible with Amazon SageMaker's Neural Topic Model.
+#[derive(Parser, Debug)]
+#[command(name = "ntm", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Turn raw text into SageMaker NTM channels (train, validation, test, auxiliary/vocab.txt).
+    Prepare(commands::prepare::PrepareArgs),
+    /// Train a model on SageMaker NTM channels.
+    Train(Box<commands::train::TrainArgs>),
+    /// Write the topic weights of every document of a channel as JSON Lines.
+    Infer(commands::infer::InferArgs),
+    /// Prepare the shipped 20 Newsgroups sample, train on it and print the topics.
+    Demo(commands::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    logging::init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Prepare(args) => commands::prepare::run(&args),
+        Command::Train(args) => commands::train::run(&args),
+        Command::Infer(args) => commands::infer::run(&args),
+        Command::Demo(args) => commands::demo::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -7,8 +7,17 @@
 /// so ranking raw weights gives the same words as ranking word probabilities. Ties go
 /// to the lower word id, so the ranking is deterministic. `n` is capped at the
 /// vocabulary size.
-pub fn top_word_ids(decoder: &[f32], vocab_size: usize, num_topics: usize, n: usize) -> Vec<Vec<u32>> {
-    assert_eq!(decoder.len(), vocab_size * num_topics, "decoder shape mismatch");
+pub fn top_word_ids(
+    decoder: &[f32],
+    vocab_size: usize,
+    num_topics: usize,
+    n: usize,
+) -> Vec<Vec<u32>> {
+    assert_eq!(
+        decoder.len(),
+        vocab_size * num_topics,
+        "decoder shape mismatch"
+    );
     let n = n.min(vocab_size);
     (0..num_topics)
         .map(|k| {

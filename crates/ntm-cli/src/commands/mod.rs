@@ -1,0 +1,7 @@
+//! One module per subcommand.
+
+pub mod demo;
+pub mod infer;
+pub mod prepare;
+pub mod topics;
+pub mod train;

@@ -1,0 +1,343 @@
+//! `ntm prepare`: raw text to SageMaker NTM channels.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use ntm_formats::SparseRows;
+use ntm_text::{
+    train_validation_split, DocFrequency, Document, SourceKind, SourceOptions, StopWords,
+    Tokenizer, TokenizerSettings, Vocabulary, VocabularyBuilder, VocabularyLimits,
+};
+use rayon::prelude::*;
+use serde::Serialize;
+use tracing::{info, warn};
+
+/// Output format of the channel files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ChannelFormat {
+    /// RecordIO-wrapped protobuf, one sparse Float32 record per document.
+    #[default]
+    Recordio,
+    /// Dense CSV, one row of `feature_dim` counts per document, no header.
+    Csv,
+}
+
+/// Arguments of `ntm prepare`.
+#[derive(Args, Debug, Clone)]
+pub struct PrepareArgs {
+    /// Training documents: JSON Lines files, CSV files with a header, or folders of text files
+    /// (one document per file); `.gz` files are decompressed.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder; receives train/, validation/, test/, auxiliary/vocab.txt and summary.json.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Test documents, written to test/ with the training vocabulary.
+    #[arg(long, num_args = 1..)]
+    pub test: Vec<PathBuf>,
+    /// Validation documents, written to validation/; excludes --validation-fraction.
+    #[arg(long, num_args = 1.., conflicts_with = "validation_fraction")]
+    pub validation: Vec<PathBuf>,
+    /// Share of the training documents held out at random as the validation channel.
+    #[arg(long, default_value_t = 0.0)]
+    pub validation_fraction: f64,
+    /// Seed of the validation split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Format of the channel files.
+    #[arg(long, value_enum, default_value_t = ChannelFormat::Recordio)]
+    pub format: ChannelFormat,
+    /// Input kind (jsonl, csv, folder); detected from each path when absent.
+    #[arg(long)]
+    pub input_format: Option<String>,
+    /// JSON field or CSV column holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// Drop words found in fewer documents: a count (20) or a fraction of the documents (0.01).
+    #[arg(long, default_value = "1")]
+    pub min_df: String,
+    /// Drop words found in more documents: a count or a fraction of the documents (0.5).
+    #[arg(long, default_value = "1.0")]
+    pub max_df: String,
+    /// Keep at most this many words, the most frequent in the training documents.
+    #[arg(long)]
+    pub max_features: Option<usize>,
+    /// Shortest token kept, in characters.
+    #[arg(long, default_value_t = 2)]
+    pub min_token_len: usize,
+    /// Stop words: `english` (built in), `none`, or the path of a file with one word per line.
+    #[arg(long, default_value = "english")]
+    pub stop_words: String,
+    /// Remove e-mail headers, quoted lines and signatures of newsgroup-style posts.
+    #[arg(long)]
+    pub strip_newsgroup: bool,
+    /// Replace channel files that an earlier run left in the output folder.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Counts reported by `ntm prepare` and written to `summary.json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SplitSummary {
+    /// Documents read from the inputs of this split.
+    pub documents_read: usize,
+    /// Documents written to the channel.
+    pub documents_written: usize,
+    /// Documents with no in-vocabulary word, not written.
+    pub documents_empty: usize,
+    /// In-vocabulary tokens written.
+    pub tokens: u64,
+}
+
+/// Summary of a `ntm prepare` run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrepareSummary {
+    /// Number of words in the vocabulary (`feature_dim`).
+    pub vocabulary_size: usize,
+    /// The training split.
+    pub train: SplitSummary,
+    /// The validation split, when written.
+    pub validation: Option<SplitSummary>,
+    /// The test split, when written.
+    pub test: Option<SplitSummary>,
+    /// Format of the channel files.
+    pub format: String,
+}
+
+/// Names of the channel folders `ntm prepare` writes.
+const CHANNELS: [&str; 4] = ["train", "validation", "test", "auxiliary"];
+
+pub fn run(args: &PrepareArgs) -> Result<()> {
+    prepare(args).map(|_| ())
+}
+
+/// Runs the whole preparation and returns its summary.
+pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
+    // 1. Check the settings before reading anything.
+    let min_df: DocFrequency = args.min_df.parse().context("invalid --min-df")?;
+    let max_df: DocFrequency = args.max_df.parse().context("invalid --max-df")?;
+    if !(0.0..1.0).contains(&args.validation_fraction) {
+        bail!(
+            "invalid --validation-fraction {}: use a value from 0 (no validation channel) up to, but not including, 1",
+            args.validation_fraction
+        );
+    }
+    if args.min_token_len == 0 {
+        bail!("invalid --min-token-len 0: use 1 or more characters");
+    }
+    let stop_words = match args.stop_words.as_str() {
+        "english" => StopWords::English,
+        "none" => StopWords::None,
+        path => StopWords::from_file(Path::new(path))
+            .with_context(|| format!("cannot load the stop-word file {path}"))?,
+    };
+    let settings = TokenizerSettings {
+        min_token_len: args.min_token_len,
+        lowercase: true,
+        stop_words,
+        strip_newsgroup: args.strip_newsgroup,
+    };
+    let tokenizer = Tokenizer::new(settings.clone());
+    let options = SourceOptions {
+        kind: args
+            .input_format
+            .as_deref()
+            .map(str::parse::<SourceKind>)
+            .transpose()
+            .context("invalid --input-format")?,
+        text_field: args.text_field.clone(),
+    };
+    check_output_folder(&args.output, args.force)?;
+
+    // 2. Read and tokenise every input.
+    let mut train_tokens = tokenize_inputs(&args.inputs, &options, &tokenizer)?;
+    let mut validation_tokens = if args.validation.is_empty() {
+        None
+    } else {
+        Some(tokenize_inputs(&args.validation, &options, &tokenizer)?)
+    };
+    let test_tokens = if args.test.is_empty() {
+        None
+    } else {
+        Some(tokenize_inputs(&args.test, &options, &tokenizer)?)
+    };
+
+    // 3. Hold out the validation share of the training documents.
+    if args.validation_fraction > 0.0 {
+        let split =
+            train_validation_split(train_tokens.len(), args.validation_fraction, args.seed)?;
+        let mut slots: Vec<Option<Vec<String>>> = train_tokens.into_iter().map(Some).collect();
+        let take = |indices: &[usize], slots: &mut Vec<Option<Vec<String>>>| -> Vec<Vec<String>> {
+            indices.iter().filter_map(|&i| slots[i].take()).collect()
+        };
+        let validation = take(&split.validation, &mut slots);
+        train_tokens = take(&split.train, &mut slots);
+        validation_tokens = Some(validation);
+    }
+
+    // 4. Build the vocabulary from the training documents only.
+    let mut builder = VocabularyBuilder::new();
+    for doc in &train_tokens {
+        builder.add_document(doc);
+    }
+    let limits = VocabularyLimits {
+        min_df,
+        max_df,
+        max_features: args.max_features,
+    };
+    let vocabulary = builder
+        .build(&limits)
+        .context("cannot build the vocabulary")?;
+    info!(
+        "Vocabulary: {} words kept of {} distinct tokens in {} training documents",
+        vocabulary.len(),
+        builder.n_words(),
+        builder.n_docs()
+    );
+
+    // 5. Write the channels.
+    let extension = match args.format {
+        ChannelFormat::Recordio => "rec",
+        ChannelFormat::Csv => "csv",
+    };
+    let write = |name: &str, docs: &[Vec<String>]| -> Result<SplitSummary> {
+        let (rows, summary) = to_rows(&vocabulary, docs);
+        if summary.documents_empty > 0 {
+            warn!(
+                "{name}: {} document(s) have no vocabulary word and were skipped",
+                summary.documents_empty
+            );
+        }
+        if rows.n_rows() == 0 {
+            bail!("the {name} split has no document with a vocabulary word; nothing to write");
+        }
+        let path = args.output.join(name).join(format!("{name}.{extension}"));
+        write_channel_file(&path, &rows, args.format)?;
+        info!(
+            "{name}: {} documents read, {} written, {} empty skipped, {} tokens -> {}",
+            summary.documents_read,
+            summary.documents_written,
+            summary.documents_empty,
+            summary.tokens,
+            path.display()
+        );
+        Ok(summary)
+    };
+    let train = write("train", &train_tokens)?;
+    let validation = validation_tokens
+        .as_deref()
+        .map(|docs| write("validation", docs))
+        .transpose()?;
+    let test = test_tokens
+        .as_deref()
+        .map(|docs| write("test", docs))
+        .transpose()?;
+
+    let auxiliary = args.output.join("auxiliary");
+    let mut vocab_bytes = Vec::new();
+    ntm_formats::vocab::write_vocab(&mut vocab_bytes, vocabulary.words())?;
+    write_file(&auxiliary.join("vocab.txt"), &vocab_bytes)?;
+    write_file(
+        &auxiliary.join("tokenizer.json"),
+        &serde_json::to_vec_pretty(&settings)?,
+    )?;
+
+    let summary = PrepareSummary {
+        vocabulary_size: vocabulary.len(),
+        train,
+        validation,
+        test,
+        format: format!("{:?}", args.format).to_lowercase(),
+    };
+    write_file(
+        &args.output.join("summary.json"),
+        &serde_json::to_vec_pretty(&summary)?,
+    )?;
+    info!(
+        "Channels written to {} (feature_dim {})",
+        args.output.display(),
+        vocabulary.len()
+    );
+    Ok(summary)
+}
+
+/// Refuses to mix new channel files with those of an earlier run, unless `force` clears them.
+fn check_output_folder(output: &Path, force: bool) -> Result<()> {
+    for channel in CHANNELS {
+        let dir = output.join(channel);
+        let occupied = fs::read_dir(&dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if !occupied {
+            continue;
+        }
+        if !force {
+            bail!(
+                "output folder {} already contains a {channel} channel; training reads every file of a channel, \
+                 so pass --force to replace the earlier channels or choose another --output",
+                output.display()
+            );
+        }
+        fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Reads and tokenises the documents of every path, in order, in parallel.
+fn tokenize_inputs(
+    paths: &[PathBuf],
+    options: &SourceOptions,
+    tokenizer: &Tokenizer,
+) -> Result<Vec<Vec<String>>> {
+    let mut documents: Vec<Document> = Vec::new();
+    for path in paths {
+        let docs = ntm_text::read_documents(path, options)
+            .with_context(|| format!("cannot read documents from {}", path.display()))?;
+        info!("Read {} documents from {}", docs.len(), path.display());
+        documents.extend(docs);
+    }
+    Ok(documents
+        .par_iter()
+        .map(|doc| tokenizer.tokenize(&doc.text))
+        .collect())
+}
+
+/// Converts token lists to count rows, skipping documents with no vocabulary word.
+fn to_rows(vocabulary: &Vocabulary, docs: &[Vec<String>]) -> (SparseRows, SplitSummary) {
+    let mut rows = SparseRows::new(vocabulary.len());
+    let mut summary = SplitSummary {
+        documents_read: docs.len(),
+        ..SplitSummary::default()
+    };
+    for doc in docs {
+        let (ids, counts) = vocabulary.to_counts(doc);
+        if ids.is_empty() {
+            summary.documents_empty += 1;
+            continue;
+        }
+        summary.tokens += counts.iter().map(|&c| c as u64).sum::<u64>();
+        rows.push_row(&ids, &counts);
+        summary.documents_written += 1;
+    }
+    (rows, summary)
+}
+
+fn write_channel_file(path: &Path, rows: &SparseRows, format: ChannelFormat) -> Result<()> {
+    let bytes = match format {
+        ChannelFormat::Recordio => ntm_formats::record::write_sparse_rows(Vec::new(), rows)?,
+        ChannelFormat::Csv => ntm_formats::csv::write_csv_rows(Vec::new(), rows)?,
+    };
+    write_file(path, &bytes)
+}
+
+/// Writes a file atomically, creating its folder.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create folder {}", parent.display()))?;
+    }
+    ntm_model::artifact::write_atomically(path, bytes)?;
+    Ok(())
+}

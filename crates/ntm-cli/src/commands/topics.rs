@@ -1,0 +1,49 @@
+//! The final topic block of a training log, in SageMaker NTM's layout.
+
+use ntm_eval::{npmi_coherence, top_word_ids, topic_uniqueness};
+use ntm_formats::SparseRows;
+use ntm_model::network::Network;
+
+/// Number of top words SageMaker prints per topic (fewer when the vocabulary is smaller).
+pub const TOP_WORDS: usize = 20;
+
+/// Builds the lines `Topics from epoch:final (num_topics:K) [tu T]:` and one
+/// `[t_k] word ...` line per topic, with TU over the top `min(20, V)` words.
+/// Words come from `vocabulary` when given, word ids otherwise.
+pub fn topic_block(network: &Network, vocabulary: Option<&[String]>) -> Vec<String> {
+    let config = &network.config;
+    let top = top_word_ids(
+        network.decoder_weight(),
+        config.feature_dim,
+        config.num_topics,
+        TOP_WORDS,
+    );
+    let tu = topic_uniqueness(&top);
+    let mut lines = vec![format!(
+        "Topics from epoch:final (num_topics:{}) [tu {:.2}]:",
+        config.num_topics, tu.overall
+    )];
+    for (ids, score) in top.iter().zip(&tu.per_topic) {
+        let words: Vec<String> = ids
+            .iter()
+            .map(|&id| match vocabulary.and_then(|v| v.get(id as usize)) {
+                Some(word) => word.clone(),
+                None => id.to_string(),
+            })
+            .collect();
+        lines.push(format!("[{score:.2}] {}", words.join(" ")));
+    }
+    lines
+}
+
+/// Mean NPMI of the top 10 words per topic by document co-occurrence in `reference`.
+pub fn npmi_at_10(network: &Network, reference: &SparseRows) -> f64 {
+    let config = &network.config;
+    let top = top_word_ids(
+        network.decoder_weight(),
+        config.feature_dim,
+        config.num_topics,
+        10,
+    );
+    npmi_coherence(&top, reference).overall
+}

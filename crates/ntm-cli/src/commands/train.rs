@@ -1,0 +1,331 @@
+//! `ntm train`: train a model on SageMaker NTM channels.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use ntm_formats::{ContentType, SparseRows};
+use ntm_model::artifact::ModelArtifact;
+use ntm_model::hyperparams::Hyperparameters;
+use ntm_model::trainer::{self, TrainConfig, TrainControl, TrainData};
+use tracing::info;
+
+use super::topics;
+
+/// Arguments of `ntm train`. Every SageMaker hyperparameter is also a flag, with `-`
+/// for `_`; a flag overrides the same key of the hyperparameters file.
+#[derive(Args, Debug, Default)]
+pub struct TrainArgs {
+    /// Folder with the channel folders `train/`, optional `validation/` and `test/`, and
+    /// optional `auxiliary/vocab.txt` (the layout of `ntm prepare` and of /opt/ml/input/data).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Folder to write `model.tar.gz` into; created when missing.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// SageMaker `hyperparameters.json`: a JSON object whose values are strings (numbers and
+    /// booleans are accepted too).
+    #[arg(long)]
+    pub hyperparameters: Option<PathBuf>,
+    /// Content type of the channels (`text/csv`, `text/csv;label_size=1`,
+    /// `application/x-recordio-protobuf`); detected from each file's bytes when absent.
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// Worker threads for training; 0 uses every core.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
+    /// Vocabulary size (columns of the data). Defaults to the line count of auxiliary/vocab.txt.
+    #[arg(long)]
+    pub feature_dim: Option<String>,
+    /// Number of topics, 2 to 1000.
+    #[arg(long)]
+    pub num_topics: Option<String>,
+    /// Encoder hidden layer widths, `auto` (3K,2K) or a list such as `100,50`.
+    #[arg(long)]
+    pub encoder_layers: Option<String>,
+    /// Encoder activation: sigmoid, tanh or relu.
+    #[arg(long)]
+    pub encoder_layers_activation: Option<String>,
+    /// Documents per mini-batch, 1 to 10000.
+    #[arg(long)]
+    pub mini_batch_size: Option<String>,
+    /// Maximum number of passes over the training data.
+    #[arg(long)]
+    pub epochs: Option<String>,
+    /// Optimizer: sgd, adam, adagrad, adadelta or rmsprop.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Relative loss improvement below which an epoch counts as bad, 1e-6 to 0.1.
+    #[arg(long)]
+    pub tolerance: Option<String>,
+    /// Bad epochs in a row that stop training.
+    #[arg(long)]
+    pub num_patience_epochs: Option<String>,
+    /// Batch normalisation in the encoder: true or false.
+    #[arg(long)]
+    pub batch_norm: Option<String>,
+    /// Factor applied to every gradient, 1e-3 to 1.
+    #[arg(long)]
+    pub rescale_gradient: Option<String>,
+    /// Bound on each gradient element, at least 1e-3; Inf disables clipping.
+    #[arg(long)]
+    pub clip_gradient: Option<String>,
+    /// L2 weight decay, 0 to 1.
+    #[arg(long)]
+    pub weight_decay: Option<String>,
+    /// Learning rate, 1e-6 to 1 (AdaDelta does not use it).
+    #[arg(long)]
+    pub learning_rate: Option<String>,
+    /// Share of the training data drawn at random for each epoch, above 0 and up to 1.
+    #[arg(long)]
+    pub sub_sample: Option<String>,
+    /// Seed of every random draw (an ntm extension).
+    #[arg(long)]
+    pub seed: Option<String>,
+}
+
+impl TrainArgs {
+    fn flag_values(&self) -> Vec<(&'static str, &Option<String>)> {
+        vec![
+            ("feature_dim", &self.feature_dim),
+            ("num_topics", &self.num_topics),
+            ("encoder_layers", &self.encoder_layers),
+            ("encoder_layers_activation", &self.encoder_layers_activation),
+            ("mini_batch_size", &self.mini_batch_size),
+            ("epochs", &self.epochs),
+            ("optimizer", &self.optimizer),
+            ("tolerance", &self.tolerance),
+            ("num_patience_epochs", &self.num_patience_epochs),
+            ("batch_norm", &self.batch_norm),
+            ("rescale_gradient", &self.rescale_gradient),
+            ("clip_gradient", &self.clip_gradient),
+            ("weight_decay", &self.weight_decay),
+            ("learning_rate", &self.learning_rate),
+            ("sub_sample", &self.sub_sample),
+            ("seed", &self.seed),
+        ]
+    }
+}
+
+/// Channels, vocabulary and settings read from a data folder.
+pub struct LoadedChannels {
+    pub train: SparseRows,
+    pub validation: Option<SparseRows>,
+    pub test: Option<SparseRows>,
+    pub vocabulary: Option<Vec<String>>,
+    pub tokenizer: Option<serde_json::Value>,
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    // 1. Hyperparameters: file, then flags, validated before any data is read.
+    let mut values = match &args.hyperparameters {
+        Some(path) => read_hyperparameters_file(path)?,
+        None => BTreeMap::new(),
+    };
+    for (key, value) in args.flag_values() {
+        if let Some(value) = value {
+            values.insert(key.to_owned(), value.clone());
+        }
+    }
+    let vocab_path = args.data.join("auxiliary").join("vocab.txt");
+    if !values.contains_key("feature_dim") && vocab_path.is_file() {
+        let words = ntm_formats::vocab::read_vocab(&vocab_path)?;
+        info!(
+            "feature_dim not given: using the {} words of {}",
+            words.len(),
+            vocab_path.display()
+        );
+        values.insert("feature_dim".to_owned(), words.len().to_string());
+    }
+    let hyperparameters = Hyperparameters::from_string_map(&values)
+        .with_context(|| "invalid hyperparameters".to_string())?;
+    info!(
+        "Final configuration: {}",
+        format_configuration(&hyperparameters.to_string_map())
+    );
+
+    // 2. Channels.
+    let content_type = args
+        .content_type
+        .as_deref()
+        .map(str::parse::<ContentType>)
+        .transpose()
+        .context("invalid --content-type")?;
+    let channels = load_channels(&args.data, content_type, hyperparameters.feature_dim)?;
+
+    // 3. Train.
+    fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create output folder {}", args.output.display()))?;
+    let config = TrainConfig::from_hyperparameters(&hyperparameters, "algo-1");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()
+        .context("cannot start the worker threads")?;
+    info!(
+        "Training with {} worker threads.",
+        pool.current_num_threads()
+    );
+    let data = TrainData {
+        train: &channels.train,
+        validation: channels.validation.as_ref(),
+        test: channels.test.as_ref(),
+    };
+    let control = TrainControl {
+        stop: None,
+        on_batch: crate::progress::batch_callback(),
+    };
+    let outcome = pool.install(|| trainer::train(&config, &data, control))?;
+
+    // 4. Report the topics.
+    for line in topics::topic_block(&outcome.network, channels.vocabulary.as_deref()) {
+        info!("{line}");
+    }
+    if let Some(test) = &channels.test {
+        info!(
+            "Topic coherence on the test channel: NPMI@10 {:.4} (document co-occurrence)",
+            topics::npmi_at_10(&outcome.network, test)
+        );
+    }
+
+    // 5. Write the model.
+    let mut artifact = ModelArtifact::new(
+        outcome.network,
+        hyperparameters.to_string_map(),
+        outcome.history,
+        outcome.best_epoch,
+        channels.vocabulary,
+    );
+    artifact.metadata.test = outcome.test;
+    artifact.metadata.tokenizer = channels.tokenizer;
+    let model_path = args.output.join("model.tar.gz");
+    artifact
+        .write_tar_gz(&model_path)
+        .with_context(|| format!("cannot write the model to {}", model_path.display()))?;
+    info!("Model written to {}", model_path.display());
+    Ok(())
+}
+
+/// Reads a SageMaker `hyperparameters.json` into a string map.
+pub fn read_hyperparameters_file(path: &Path) -> Result<BTreeMap<String, String>> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let Some(object) = json.as_object() else {
+        bail!(
+            "{} must contain a JSON object of hyperparameter names to values",
+            path.display()
+        );
+    };
+    let mut values = BTreeMap::new();
+    for (key, value) in object {
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            serde_json::Value::Array(_) => value.to_string(),
+            other => bail!(
+                "{}: hyperparameter {key} has the value {other}, but values must be strings, numbers, booleans or lists",
+                path.display()
+            ),
+        };
+        values.insert(key.clone(), text);
+    }
+    Ok(values)
+}
+
+fn format_configuration(map: &BTreeMap<String, String>) -> String {
+    let entries: Vec<String> = map.iter().map(|(k, v)| format!("'{k}': '{v}'")).collect();
+    format!("{{{}}}", entries.join(", "))
+}
+
+/// Reads the channels of a data folder; `train/` is required.
+pub fn load_channels(
+    data: &Path,
+    content_type: Option<ContentType>,
+    feature_dim: usize,
+) -> Result<LoadedChannels> {
+    if !data.is_dir() {
+        bail!("data folder {} does not exist", data.display());
+    }
+    let train_path = data.join("train");
+    if !train_path.exists() {
+        bail!(
+            "data folder {} has no train channel (expected a folder {})",
+            data.display(),
+            train_path.display()
+        );
+    }
+    let train = read_channel("train", &train_path, content_type, feature_dim)?;
+    let validation = optional_channel(
+        "validation",
+        &data.join("validation"),
+        content_type,
+        feature_dim,
+    )?;
+    let test = optional_channel("test", &data.join("test"), content_type, feature_dim)?;
+
+    let vocab_path = data.join("auxiliary").join("vocab.txt");
+    let vocabulary = if vocab_path.is_file() {
+        let words = ntm_formats::vocab::read_vocab(&vocab_path)?;
+        ntm_formats::vocab::check_vocab_size(&vocab_path, words.len(), feature_dim)?;
+        info!(
+            "Vocab file vocab.txt is expected at {}",
+            vocab_path.parent().unwrap_or(data).display()
+        );
+        Some(words.into_iter().take(feature_dim).collect())
+    } else {
+        None
+    };
+    let tokenizer_path = data.join("auxiliary").join("tokenizer.json");
+    let tokenizer = if tokenizer_path.is_file() {
+        let text = fs::read_to_string(&tokenizer_path)
+            .with_context(|| format!("cannot read {}", tokenizer_path.display()))?;
+        Some(
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", tokenizer_path.display()))?,
+        )
+    } else {
+        None
+    };
+    Ok(LoadedChannels {
+        train,
+        validation,
+        test,
+        vocabulary,
+        tokenizer,
+    })
+}
+
+fn optional_channel(
+    name: &'static str,
+    path: &Path,
+    content_type: Option<ContentType>,
+    feature_dim: usize,
+) -> Result<Option<SparseRows>> {
+    if path.exists() {
+        read_channel(name, path, content_type, feature_dim).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+fn read_channel(
+    name: &str,
+    path: &Path,
+    content_type: Option<ContentType>,
+    feature_dim: usize,
+) -> Result<SparseRows> {
+    let data = ntm_formats::read_channel(path, content_type, feature_dim)
+        .with_context(|| format!("cannot read the {name} channel"))?;
+    info!(
+        "{name} channel: {} documents, {} non-zeros, {} empty skipped",
+        data.rows.n_rows(),
+        data.rows.nnz(),
+        data.empty_documents
+    );
+    Ok(data.rows)
+}

@@ -1,0 +1,30 @@
+//! A progress bar for training, shown only when standard error is a terminal.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Returns a batch callback for the trainer that draws a bar per epoch, or `None`
+/// when standard error is not a terminal (logs, CI, SageMaker), where it would only add noise.
+pub fn batch_callback() -> Option<Box<dyn FnMut(usize, usize, usize) + Send>> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(0);
+    let style =
+        ProgressStyle::with_template("epoch {prefix:>3} [{bar:40}] {pos}/{len} batches {per_sec}")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(Box::new(move |epoch, done, total| {
+        if done == 1 {
+            bar.reset();
+            bar.set_length(total as u64);
+            bar.set_prefix(epoch.to_string());
+        }
+        bar.set_position(done as u64);
+        if done == total {
+            bar.finish_and_clear();
+        }
+    }))
+}
