@@ -86,6 +86,8 @@ pub struct LossRecord {
 pub struct EpochRecord {
     /// Epoch number, starting at 1.
     pub epoch: usize,
+    /// Training documents of the epoch (fewer than the channel with `sub_sample` below 1).
+    pub documents: usize,
     /// Training loss of the epoch.
     pub train: LossRecord,
     /// Validation loss after the epoch, when a validation channel was given.

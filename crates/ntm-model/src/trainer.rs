@@ -311,6 +311,7 @@ pub fn train(
         let seconds = started.elapsed().as_secs_f64();
         history.push(EpochRecord {
             epoch,
+            documents: chosen.len(),
             train: train_loss,
             validation,
             seconds,

@@ -1,6 +1,6 @@
 //! The final topic block of a training log, in SageMaker NTM's layout.
 
-use ntm_eval::{npmi_coherence, top_word_ids, topic_uniqueness};
+use ntm_eval::{npmi_coherence, top_word_ids, topic_diversity, topic_uniqueness};
 use ntm_formats::SparseRows;
 use ntm_model::network::Network;
 
@@ -46,4 +46,26 @@ pub fn npmi_at_10(network: &Network, reference: &SparseRows) -> f64 {
         10,
     );
     npmi_coherence(&top, reference).overall
+}
+
+/// Summary line with TU@10 and topic diversity at 25, the figures topic-model comparisons quote.
+pub fn quality_line(network: &Network) -> String {
+    let config = &network.config;
+    let top10 = top_word_ids(
+        network.decoder_weight(),
+        config.feature_dim,
+        config.num_topics,
+        10,
+    );
+    let top25 = top_word_ids(
+        network.decoder_weight(),
+        config.feature_dim,
+        config.num_topics,
+        25,
+    );
+    format!(
+        "Topic uniqueness TU@10 {:.4}, topic diversity TD@25 {:.4}",
+        topic_uniqueness(&top10).overall,
+        topic_diversity(&top25)
+    )
 }

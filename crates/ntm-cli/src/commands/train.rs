@@ -183,6 +183,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     for line in topics::topic_block(&outcome.network, channels.vocabulary.as_deref()) {
         info!("{line}");
     }
+    info!("{}", topics::quality_line(&outcome.network));
     if let Some(test) = &channels.test {
         info!(
             "Topic coherence on the test channel: NPMI@10 {:.4} (document co-occurrence)",

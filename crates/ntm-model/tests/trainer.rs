@@ -1,0 +1,181 @@
+//! The training loop on a small synthetic corpus with known topics.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use ntm_formats::SparseRows;
+use ntm_model::hyperparams::Hyperparameters;
+use ntm_model::trainer::{train, TrainConfig, TrainControl, TrainData, TrainError};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const BLOCKS: usize = 4;
+const BLOCK_WORDS: usize = 5;
+const VOCAB: usize = BLOCKS * BLOCK_WORDS;
+
+/// Documents that each draw 30 tokens from one block of 5 words: 4 clear topics.
+fn block_corpus(docs: usize, seed: u64) -> SparseRows {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rows = SparseRows::new(VOCAB);
+    for d in 0..docs {
+        let block = d % BLOCKS;
+        let mut counts = [0.0f32; BLOCK_WORDS];
+        for _ in 0..30 {
+            counts[rng.random_range(0..BLOCK_WORDS)] += 1.0;
+        }
+        let (mut ids, mut values) = (Vec::new(), Vec::new());
+        for (w, &c) in counts.iter().enumerate() {
+            if c > 0.0 {
+                ids.push((block * BLOCK_WORDS + w) as u32);
+                values.push(c);
+            }
+        }
+        rows.push_row(&ids, &values);
+    }
+    rows
+}
+
+fn config(epochs: usize, seed: u64) -> TrainConfig {
+    let mut hp = Hyperparameters::new(VOCAB, BLOCKS).expect("valid hyperparameters");
+    hp.epochs = epochs;
+    hp.mini_batch_size = 32;
+    hp.seed = seed;
+    TrainConfig::from_hyperparameters(&hp, "algo-1")
+}
+
+fn run(
+    config: &TrainConfig,
+    train_rows: &SparseRows,
+    validation: Option<&SparseRows>,
+) -> ntm_model::trainer::TrainOutcome {
+    let data = TrainData {
+        train: train_rows,
+        validation,
+        test: None,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("thread pool");
+    pool.install(|| train(config, &data, TrainControl::default()))
+        .expect("training succeeds")
+}
+
+#[test]
+fn training_loss_falls() {
+    let rows = block_corpus(160, 1);
+    let outcome = run(&config(20, 0), &rows, None);
+    let first = outcome.history.first().expect("an epoch").train.total;
+    let last = outcome.history.last().expect("an epoch").train.total;
+    assert!(last < first, "loss rose from {first} to {last}");
+    assert!(outcome
+        .history
+        .iter()
+        .all(|e| e.train.total.is_finite() && e.train.kld >= 0.0));
+}
+
+#[test]
+fn same_seed_gives_identical_model() {
+    let rows = block_corpus(96, 2);
+    let a = run(&config(3, 7), &rows, None);
+    let b = run(&config(3, 7), &rows, None);
+    assert_eq!(a.network.params, b.network.params);
+    let c = run(&config(3, 8), &rows, None);
+    assert_ne!(a.network.params, c.network.params);
+}
+
+#[test]
+fn best_epoch_weights_are_kept() {
+    let rows = block_corpus(96, 3);
+    let validation = block_corpus(40, 4);
+    let outcome = run(&config(8, 0), &rows, Some(&validation));
+    let best = outcome.best_epoch.expect("a best epoch");
+    let losses: Vec<f64> = outcome
+        .history
+        .iter()
+        .map(|e| e.validation.expect("validation loss").total)
+        .collect();
+    let min = losses.iter().copied().fold(f64::INFINITY, f64::min);
+    assert_eq!(
+        losses[best - 1],
+        min,
+        "best epoch {best} is not the lowest validation loss in {losses:?}"
+    );
+}
+
+#[test]
+fn sub_sample_trains_on_a_share_per_epoch() {
+    let rows = block_corpus(100, 5);
+    let mut cfg = config(2, 0);
+    cfg.sub_sample = 0.3;
+    let outcome = run(&cfg, &rows, None);
+    assert_eq!(outcome.history.len(), 2);
+    // ceil(0.3 * 100) documents per epoch.
+    assert!(
+        outcome.history.iter().all(|e| e.documents == 30),
+        "{:?}",
+        outcome.history
+    );
+    let full = run(&config(2, 0), &rows, None);
+    assert_ne!(outcome.network.params, full.network.params);
+}
+
+#[test]
+fn patience_stops_on_a_flat_loss() {
+    let rows = block_corpus(64, 6);
+    let mut cfg = config(50, 0);
+    cfg.num_patience_epochs = 1;
+    cfg.tolerance = 0.1;
+    let outcome = run(&cfg, &rows, None);
+    assert!(outcome.history.len() < 50, "early stopping never fired");
+}
+
+#[test]
+fn stop_request_before_first_epoch_writes_no_model() {
+    let rows = block_corpus(64, 7);
+    let data = TrainData {
+        train: &rows,
+        validation: None,
+        test: None,
+    };
+    let control = TrainControl {
+        stop: Some(Arc::new(AtomicBool::new(true))),
+        on_batch: None,
+    };
+    let result = train(&config(3, 0), &data, control);
+    assert!(
+        matches!(result, Err(TrainError::StoppedBeforeFirstEpoch)),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn wrong_width_is_rejected_before_training() {
+    let rows = SparseRows::new(VOCAB + 1);
+    let data = TrainData {
+        train: &rows,
+        validation: None,
+        test: None,
+    };
+    let error = train(&config(1, 0), &data, TrainControl::default()).expect_err("width mismatch");
+    let message = error.to_string();
+    assert!(
+        message.contains("21") && message.contains("20"),
+        "{message}"
+    );
+}
+
+#[test]
+fn recovers_the_four_blocks() {
+    let rows = block_corpus(160, 8);
+    let outcome = run(&config(60, 0), &rows, None);
+    let top = ntm_eval::top_word_ids(outcome.network.decoder_weight(), VOCAB, BLOCKS, BLOCK_WORDS);
+    let matched = top
+        .iter()
+        .filter(|ids| {
+            let block = ids[0] as usize / BLOCK_WORDS;
+            ids.iter().all(|&w| w as usize / BLOCK_WORDS == block)
+        })
+        .count();
+    assert!(matched >= 3, "only {matched} topics match a block: {top:?}");
+}
