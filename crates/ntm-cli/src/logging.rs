@@ -5,6 +5,7 @@
 //! for SageMaker NTM match ntm's lines too.
 
 use std::fmt;
+use std::io::IsTerminal;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{Event, Level, Subscriber};
@@ -85,12 +86,14 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Installs the subscriber. `RUST_LOG` overrides the default level, `info`.
+/// Installs the subscriber. `RUST_LOG` overrides the default level, `info`. Event fields are
+/// coloured only when standard error is a terminal, so logs written to files or pipes stay plain text.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .event_format(SageMakerFormat)
         .init();
 }

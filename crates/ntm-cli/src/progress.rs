@@ -4,9 +4,12 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// The trainer's per-batch callback, called with (epoch, batches done, batches in the epoch).
+pub type BatchCallback = Box<dyn FnMut(usize, usize, usize) + Send>;
+
 /// Returns a batch callback for the trainer that draws a bar per epoch, or `None`
 /// when standard error is not a terminal (logs, CI, SageMaker), where it would only add noise.
-pub fn batch_callback() -> Option<Box<dyn FnMut(usize, usize, usize) + Send>> {
+pub fn batch_callback() -> Option<BatchCallback> {
     if !std::io::stderr().is_terminal() {
         return None;
     }

@@ -91,7 +91,7 @@ fn list_positions(positions: &[DocumentPosition]) -> String {
 #[non_exhaustive]
 pub enum FormatError {
     /// The operating system failed to open, list or read a file.
-    #[error("{}: {action} failed: {source}", show(.path))]
+    #[error("{}: {action} failed", show(.path))]
     Io {
         /// File or folder concerned.
         path: PathBuf,

@@ -39,7 +39,7 @@ pub const FORMAT_VERSION: u32 = 1;
 #[non_exhaustive]
 pub enum ArtifactError {
     /// An I/O operation on a path failed.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Io {
         /// What was being done, for example "cannot write".
         action: &'static str,

@@ -134,7 +134,7 @@ pub enum HyperparameterError {
         message: String,
     },
     /// The hyperparameter file could not be read.
-    #[error("failed to read hyperparameters file {}: {source}", path.display())]
+    #[error("failed to read hyperparameters file {}", path.display())]
     Io {
         /// The file path.
         path: PathBuf,

@@ -78,7 +78,7 @@ fn check_gradients(activation: Activation, batch_norm: bool) {
             let tolerance = 1e-2 * analytic.abs().max(numeric.abs()) + 2e-3;
             if (numeric - analytic).abs() > tolerance {
                 // A ReLU kink inside [-h, h] makes the difference quotient depend on h; such
-                // points say nothing about the gradient.
+                // points do not test the gradient.
                 let half = central(step / 2.0);
                 if activation == Activation::Relu && (half - numeric).abs() > tolerance {
                     skipped += 1;

@@ -121,7 +121,7 @@ impl Default for SourceOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// A file or folder could not be opened or read (including corrupt gzip data).
-    #[error("failed to read {path}: {source}")]
+    #[error("failed to read {path}")]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -145,7 +145,7 @@ pub enum InputError {
         path: PathBuf,
     },
     /// A JSON Lines line is not valid JSON.
-    #[error("{path}, line {line}: invalid JSON: {source}")]
+    #[error("{path}, line {line}: invalid JSON")]
     InvalidJson {
         /// The file.
         path: PathBuf,
@@ -199,7 +199,7 @@ pub enum InputError {
         available: Vec<String>,
     },
     /// The CSV reader failed (malformed record, invalid UTF-8, I/O).
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Csv {
         /// The file.
         path: PathBuf,

@@ -14,7 +14,7 @@ const ENGLISH_SOURCE: &str = include_str!("stopwords_en.txt");
 #[derive(Debug, thiserror::Error)]
 pub enum StopWordsError {
     /// The file could not be opened or read.
-    #[error("failed to read stop-word file {path}: {source}")]
+    #[error("failed to read stop-word file {path}")]
     Io {
         /// The file that was requested.
         path: PathBuf,

@@ -202,8 +202,16 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
         ChannelFormat::Recordio => "rec",
         ChannelFormat::Csv => "csv",
     };
-    let write = |name: &str, docs: &[Vec<String>]| -> Result<SplitSummary> {
-        let (rows, summary) = to_rows(&vocabulary, docs);
+    // Count every split before writing any, so a split with no usable document stops the
+    // run before a single channel file exists.
+    let mut splits = vec![("train", to_rows(&vocabulary, &train_tokens))];
+    if let Some(docs) = &validation_tokens {
+        splits.push(("validation", to_rows(&vocabulary, docs)));
+    }
+    if let Some(docs) = &test_tokens {
+        splits.push(("test", to_rows(&vocabulary, docs)));
+    }
+    for (name, (rows, summary)) in &splits {
         if summary.documents_empty > 0 {
             warn!(
                 "{name}: {} document(s) have no vocabulary word and were skipped",
@@ -211,8 +219,11 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
             );
         }
         if rows.n_rows() == 0 {
-            bail!("the {name} split has no document with a vocabulary word; nothing to write");
+            bail!("the {name} split has no document with a vocabulary word; nothing was written");
         }
+    }
+    let mut summaries = std::collections::BTreeMap::new();
+    for (name, (rows, summary)) in splits {
         let path = args.output.join(name).join(format!("{name}.{extension}"));
         write_channel_file(&path, &rows, args.format)?;
         info!(
@@ -223,17 +234,11 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
             summary.tokens,
             path.display()
         );
-        Ok(summary)
-    };
-    let train = write("train", &train_tokens)?;
-    let validation = validation_tokens
-        .as_deref()
-        .map(|docs| write("validation", docs))
-        .transpose()?;
-    let test = test_tokens
-        .as_deref()
-        .map(|docs| write("test", docs))
-        .transpose()?;
+        summaries.insert(name, summary);
+    }
+    let train = summaries.remove("train").unwrap_or_default();
+    let validation = summaries.remove("validation");
+    let test = summaries.remove("test");
 
     let auxiliary = args.output.join("auxiliary");
     let mut vocab_bytes = Vec::new();

@@ -22,7 +22,7 @@ pub fn fast_exp(x: f32) -> f32 {
     const ROUND_MAGIC: f32 = 12_582_912.0;
 
     // The lower clamp only keeps the bit arithmetic in range; such inputs return 0 below.
-    let clamped = x.max(EXP_MIN_INPUT - 1.0).min(EXP_MAX_INPUT);
+    let clamped = x.clamp(EXP_MIN_INPUT - 1.0, EXP_MAX_INPUT);
     // A plain multiply-add: `mul_add` is a library call unless the target has FMA.
     let shifted = clamped * LOG2_E + ROUND_MAGIC;
     let n = shifted - ROUND_MAGIC;
@@ -50,30 +50,40 @@ pub fn fast_exp(x: f32) -> f32 {
     }
 }
 
-/// Runs `body` compiled for AVX2 and FMA when the CPU has them, and as plain code otherwise.
+/// Defines a function that runs its body compiled for AVX2 and FMA when the CPU has them, and
+/// as plain (SSE2) code otherwise.
 ///
-/// `body` and the `#[inline(always)]` functions it calls are inlined into a function with those
-/// target features, so their loops are vectorised 8 lanes wide instead of SSE2's 4. Both paths
-/// compute the same operations in the same order; they may differ only in the last bits where
-/// the compiler contracts a multiply and an add into one FMA.
-#[inline(always)]
-pub(crate) fn with_simd<R>(body: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            #[target_feature(enable = "avx2,fma")]
-            #[allow(unsafe_code)]
-            unsafe fn run<R>(body: impl FnOnce() -> R) -> R {
-                body()
+/// The body and the `#[inline(always)]` functions it calls, such as [`fast_exp`], are inlined
+/// into a copy with those target features, so their loops are vectorised 8 lanes wide instead
+/// of 4. Both copies run the same operations in the same order. They may differ only in the last
+/// bits where the compiler contracts a multiply and an add into one FMA, so results are
+/// reproducible on one machine but not bit-identical across CPUs with and without AVX2.
+macro_rules! simd_fn {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$attr])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn portable($($arg: $ty),*) $(-> $ret)? $body
+
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(unsafe_code)]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    portable($($arg),*)
+                }
+
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    #[allow(unsafe_code)]
+                    // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+                    return unsafe { avx2($($arg),*) };
+                }
             }
-            #[allow(unsafe_code)]
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { run(body) };
+            portable($($arg),*)
         }
-    }
-    body()
+    };
 }
+pub(crate) use simd_fn;
 
 /// A read-only matrix view with arbitrary row and column strides (in elements).
 #[derive(Clone, Copy)]
@@ -152,7 +162,7 @@ pub(crate) fn matmul(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, accumula
     #[allow(unsafe_code)]
     // SAFETY: the asserts above check that every element the product reads, at
     // `row * row_stride + col * col_stride` for rows below `rows` and columns below `cols`,
-    // lies inside its slice, and that `dst` holds the `m x n` row-major result. The
+    // lies inside its slice, and that `dst` has room for the `m x n` row-major result. The
     // destination is borrowed mutably, so it cannot alias `lhs` or `rhs`.
     unsafe {
         gemm::gemm(

@@ -4,7 +4,7 @@ use ntm_formats::SparseRows;
 use rayon::prelude::*;
 
 use super::batchnorm::{self, BatchStats};
-use super::kernels::{column_sums, fast_exp, matmul, with_simd, MatRef};
+use super::kernels::{column_sums, fast_exp, matmul, simd_fn, MatRef};
 use super::sparse::{self, ColumnIndex};
 use super::{LossSums, Network, NetworkError, LOG_SIGMA_MAX, LOG_SIGMA_MIN};
 use crate::params::ParamSet;
@@ -16,7 +16,8 @@ const DECODER_ROWS_PER_TASK: usize = 4;
 const BIAS_COLUMNS_PER_TASK: usize = 2048;
 
 /// Reusable buffers for the passes. They grow to the largest batch seen and are then reused, so
-/// a warm workspace makes a step allocate nothing.
+/// a step with a warm workspace allocates none of its own buffers (`gemm` and rayon may still
+/// allocate internally).
 #[derive(Debug, Default, Clone)]
 pub struct Workspace {
     /// Per encoder layer: the affine output `h_{l-1} W_l + b_l`, B x width.
@@ -182,20 +183,27 @@ impl Network {
 
     fn check_inputs(&self, batch: &SparseRows, eps: &[f32]) -> Result<(), NetworkError> {
         self.check_layout("params", &self.params)?;
-        let running = super::running_specs(&self.config);
-        if self.running.tensors.len() != running.len() {
+        let widths = &self.config.encoder_layers;
+        let expected = if self.config.batch_norm {
+            2 * widths.len()
+        } else {
+            0
+        };
+        if self.running.tensors.len() != expected {
             return Err(NetworkError::TensorCount {
                 set: "running",
-                expected: running.len(),
+                expected,
                 found: self.running.tensors.len(),
             });
         }
-        for (t, spec) in self.running.tensors.iter().zip(&running) {
-            if t.data.len() != spec.shape[0] {
+        // Running statistics come in (mean, variance) pairs, one pair per encoder layer.
+        for (i, t) in self.running.tensors.iter().enumerate() {
+            let width = widths[i / 2];
+            if t.shape.as_slice() != [width] || t.data.len() != width {
                 return Err(NetworkError::TensorShape {
                     set: "running",
                     name: t.name.clone(),
-                    expected: spec.shape.clone(),
+                    expected: vec![width],
                     found: t.shape.clone(),
                     len: t.data.len(),
                 });
@@ -310,10 +318,16 @@ impl Network {
         let p = &self.params.tensors;
 
         let mut kld = 0.0f64;
-        for i in 0..rows * k {
-            let (mu, ls, sigma) = (ws.mu[i], ws.log_sigma[i], ws.sigma[i]);
-            ws.theta[i] = mu + sigma * eps[i];
-            kld += -0.5 * f64::from(1.0 + 2.0 * ls - mu * mu - sigma * sigma);
+        let n = rows * k;
+        let terms = ws.mu[..n]
+            .iter()
+            .zip(&ws.log_sigma[..n])
+            .zip(&ws.sigma[..n])
+            .zip(eps);
+        for (theta, (((&mu, &ls), &sigma), &e)) in ws.theta[..n].iter_mut().zip(terms) {
+            *theta = mu + sigma * e;
+            let (mu, ls, sigma) = (f64::from(mu), f64::from(ls), f64::from(sigma));
+            kld += -0.5 * (1.0 + 2.0 * ls - mu * mu - sigma * sigma);
         }
         for row in ws.theta[..rows * k].chunks_exact_mut(k) {
             softmax_in_place(row);
@@ -334,12 +348,10 @@ impl Network {
             .zip(ws.row_recons[..rows].par_chunks_mut(DECODER_ROWS_PER_TASK))
             .enumerate()
             .for_each(|(task, (chunk, recons))| {
-                with_simd(|| {
-                    for (r, (row, rec)) in chunk.chunks_exact_mut(v).zip(recons).enumerate() {
-                        let (indices, counts) = batch.row(task * DECODER_ROWS_PER_TASK + r);
-                        *rec = decoder_row(row, bias, indices, counts, with_grad);
-                    }
-                });
+                for (r, (row, rec)) in chunk.chunks_exact_mut(v).zip(recons).enumerate() {
+                    let (indices, counts) = batch.row(task * DECODER_ROWS_PER_TASK + r);
+                    *rec = decoder_row(row, bias, indices, counts, with_grad);
+                }
             });
 
         let words: f64 = batch.values().iter().map(|&x| f64::from(x)).sum();
@@ -488,6 +500,7 @@ const LANES: usize = 16;
 /// Values summed in `f32` lanes before the partial sums move to `f64`.
 const SUM_BLOCK: usize = 1024;
 
+simd_fn! {
 /// Processes one document's logits `row` (without bias on entry): adds the bias, computes the
 /// log-sum-exp with max subtraction, and returns `recons = -sum_v x_v log p_v`. With
 /// `with_grad`, leaves `N p - x` in `row`.
@@ -559,20 +572,26 @@ fn decoder_row(
     }
     total * log_sum_exp - dot
 }
+}
 
 /// Writes the column sums of the B x V logit gradient into `out`, summing rows in order.
 fn decoder_bias_grad(grad_u: &[f32], v: usize, out: &mut [f32]) {
     out.par_chunks_mut(BIAS_COLUMNS_PER_TASK)
         .enumerate()
         .for_each(|(task, cols)| {
-            with_simd(|| {
-                cols.fill(0.0);
-                let start = task * BIAS_COLUMNS_PER_TASK;
-                for row in grad_u.chunks_exact(v) {
-                    for (o, &x) in cols.iter_mut().zip(&row[start..]) {
-                        *o += x;
-                    }
-                }
-            })
+            add_rows(cols, grad_u, v, task * BIAS_COLUMNS_PER_TASK);
         });
+}
+
+simd_fn! {
+    /// Writes into `cols` the sum over the rows of the row-major `grad_u` (rows of length `v`) of
+    /// columns `start..start + cols.len()`, adding the rows in order.
+    fn add_rows(cols: &mut [f32], grad_u: &[f32], v: usize, start: usize) {
+        cols.fill(0.0);
+        for row in grad_u.chunks_exact(v) {
+            for (o, &x) in cols.iter_mut().zip(&row[start..]) {
+                *o += x;
+            }
+        }
+    }
 }

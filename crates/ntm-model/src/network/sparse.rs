@@ -1,13 +1,13 @@
 //! The first encoder layer, whose input is a sparse CSR batch of word counts.
 //!
-//! The weight is stored `[V, H]`, so the weights of word `v` are one contiguous row: the forward
+//! The weight is stored `[V, H]`, so the weights of word `v` are one contiguous row. The forward
 //! product `X W` and the weight gradient `X^T G` both cost O(nnz * H), and the gradient is
 //! non-zero only in the rows of words present in the batch.
 
 use ntm_formats::SparseRows;
 use rayon::prelude::*;
 
-use super::kernels::with_simd;
+use super::kernels::simd_fn;
 
 /// Rows handled per rayon task. Each row is computed independently and in a fixed order, so the
 /// chunking never changes the result.
@@ -46,7 +46,8 @@ impl ColumnIndex {
         self.docs.resize(batch.nnz(), 0);
         self.values.clear();
         self.values.resize(batch.nnz(), 0.0);
-        // `next` reuses `starts[v]` as a write cursor; afterwards it is shifted back.
+        // `starts[c]` serves as the write cursor of word `c`, so afterwards every offset has moved
+        // to the start of the next word and is shifted back by one.
         for doc in 0..batch.n_rows() {
             let (indices, values) = batch.row(doc);
             for (&c, &x) in indices.iter().zip(values) {
@@ -69,11 +70,11 @@ pub(crate) fn forward(batch: &SparseRows, weight: &[f32], bias: &[f32], out: &mu
     out.par_chunks_mut(hidden * ROWS_PER_TASK)
         .enumerate()
         .for_each(|(task, rows)| {
-            with_simd(|| forward_rows(batch, weight, bias, task * ROWS_PER_TASK, rows));
+            forward_rows(batch, weight, bias, task * ROWS_PER_TASK, rows);
         });
 }
 
-#[inline(always)]
+simd_fn! {
 fn forward_rows(batch: &SparseRows, weight: &[f32], bias: &[f32], first: usize, rows: &mut [f32]) {
     let hidden = bias.len();
     for (r, row) in rows.chunks_exact_mut(hidden).enumerate() {
@@ -86,6 +87,7 @@ fn forward_rows(batch: &SparseRows, weight: &[f32], bias: &[f32], first: usize, 
             }
         }
     }
+}
 }
 
 /// Writes the weight gradient `X^T G` into `grad` (`[V, H]`, every value overwritten), where
@@ -104,11 +106,11 @@ pub(crate) fn weight_grad(
     grad.par_chunks_mut(hidden * WORDS_PER_TASK)
         .enumerate()
         .for_each(|(task, rows)| {
-            with_simd(|| weight_grad_rows(index, out_grad, hidden, task * WORDS_PER_TASK, rows));
+            weight_grad_rows(index, out_grad, hidden, task * WORDS_PER_TASK, rows);
         });
 }
 
-#[inline(always)]
+simd_fn! {
 fn weight_grad_rows(
     index: &ColumnIndex,
     out_grad: &[f32],
@@ -127,4 +129,5 @@ fn weight_grad_rows(
             }
         }
     }
+}
 }
