@@ -3,9 +3,7 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
-
-/// The trainer's per-batch callback, called with (epoch, batches done, batches in the epoch).
-pub type BatchCallback = Box<dyn FnMut(usize, usize, usize) + Send>;
+use ntm_model::trainer::BatchCallback;
 
 /// Returns a batch callback for the trainer that draws a bar per epoch, or `None`
 /// when standard error is not a terminal (logs, CI, SageMaker), where it would only add noise.

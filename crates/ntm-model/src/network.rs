@@ -482,7 +482,11 @@ impl Network {
 
     /// Returns the decoder weight `W_d`, `[V, K]` row-major: column `k` is topic `k`'s word weights.
     pub fn decoder_weight(&self) -> &[f32] {
-        &self.params.tensors[self.index().decoder_weight].data
+        // Empty only when `params` was replaced by a set of another layout.
+        self.params
+            .tensors
+            .get(self.index().decoder_weight)
+            .map_or(&[][..], |t| t.data.as_slice())
     }
 
     /// Returns a zero-filled gradient set with the layout of [`Network::params`].

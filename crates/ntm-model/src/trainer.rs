@@ -81,13 +81,16 @@ impl TrainConfig {
     }
 }
 
+/// Called after every mini-batch with (epoch, batches done in the epoch, batches in the epoch).
+pub type BatchCallback = Box<dyn FnMut(usize, usize, usize) + Send>;
+
 /// Run-time controls that are not hyperparameters.
 #[derive(Default)]
 pub struct TrainControl {
     /// When set, training stops at the next batch boundary and keeps the best finished epoch.
     pub stop: Option<Arc<AtomicBool>>,
     /// Called after every mini-batch with (epoch, batches done in the epoch, batches in the epoch).
-    pub on_batch: Option<Box<dyn FnMut(usize, usize, usize) + Send>>,
+    pub on_batch: Option<BatchCallback>,
 }
 
 /// Data of a training run. Rows must have `feature_dim` columns and no empty rows.
@@ -186,7 +189,7 @@ pub fn train(
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut network = Network::new(config.network.clone(), &mut rng);
     let mut grads = network.params.zeros_like();
-    let mut optimizer = Optimizer::new(config.optimizer.clone(), &network.params);
+    let mut optimizer = Optimizer::new(config.optimizer, &network.params);
     let mut workspace = Workspace::default();
     let num_topics = config.network.num_topics;
     let mut early_stopping =
