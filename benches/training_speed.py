@@ -78,7 +78,7 @@ def ensure_channel(args, vocab_size):
 
 
 def run_program(command, timeout):
-    """Run `command` and return its stdout and stderr joined; raise when it fails."""
+    """Run `command` and return (stdout and stderr joined, wall seconds). Raise RuntimeError on a non-zero exit."""
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     output = done.stdout + done.stderr
@@ -92,7 +92,7 @@ def ntm_rate(output):
     """Return (documents per second, per-epoch rates, whether epoch 1 was dropped) from ntm's log."""
     rates = [float(m.group(1)) for m in THROUGHPUT.finditer(output)]
     if not rates:
-        raise RuntimeError("ntm printed no #throughput_metric line")
+        raise RuntimeError("the ntm output contains no #throughput_metric line")
     dropped = False
     if len(rates) >= 2 and rates[0] < FIRST_EPOCH_SLOW_SHARE * statistics.median(rates[1:]):
         dropped = True
@@ -112,7 +112,7 @@ def reference_rate(output):
         elif "docs_per_second" in record:
             rates.append(record["docs_per_second"])
     if summary is None:
-        raise RuntimeError("the reference printed no summary line")
+        raise RuntimeError("the reference output contains no summary line")
     return summary["median_docs_per_second"], rates, summary
 
 
@@ -192,8 +192,14 @@ def markdown_table(rows, targets):
         sparse_lo, sparse_hi = row["ratio_torch-sparse_range"]
         met_dense = row["ratio_torch-dense"] >= targets["torch-dense"]
         met_sparse = row["ratio_torch-sparse"] >= targets["torch-sparse"]
-        verdict = "both" if met_dense and met_sparse else (
-            "dense only" if met_dense else ("sparse only" if met_sparse else "neither"))
+        if met_dense and met_sparse:
+            verdict = "both"
+        elif met_dense:
+            verdict = "dense only"
+        elif met_sparse:
+            verdict = "sparse only"
+        else:
+            verdict = "neither"
         lines.append(
             f"| {row['vocab_size']:,} | {row['threads']} | {row['ntm']:,.0f} | {row['torch-dense']:,.0f} "
             f"| {row['torch-sparse']:,.0f} | {row['ratio_torch-dense']:.2f}x ({dense_lo:.2f}-{dense_hi:.2f}) "

@@ -5,7 +5,7 @@
 pub struct Tensor {
     /// Stable name, used as the key in the model artifact (for example `encoder.0.weight`).
     pub name: String,
-    /// Shape, row-major; weights of affine layers are `[out, in]`.
+    /// Shape, row-major; weights of affine layers are stored `[in, out]`.
     pub shape: Vec<usize>,
     /// `shape.iter().product()` values.
     pub data: Vec<f32>,
