@@ -48,7 +48,7 @@ pub struct TrainConfig {
     pub num_patience_epochs: usize,
     /// Share of the training documents drawn at random for each epoch, in (0, 1].
     pub sub_sample: f64,
-    /// SageMaker's `rescale_gradient`, applied on top of the division by the batch length.
+    /// SageMaker's `rescale_gradient`: the factor applied to the gradient of the summed batch loss.
     pub rescale_gradient: f32,
     /// Seed of every random draw.
     pub seed: u64,
@@ -132,7 +132,7 @@ pub enum TrainError {
         /// The configured feature_dim.
         expected: usize,
     },
-    /// The training channel holds no document.
+    /// The training channel contains no document.
     #[error("the train channel contains no non-empty document")]
     NoTrainingData,
     /// The loss became NaN or infinite.
