@@ -351,8 +351,7 @@ impl Hyperparameters {
 
     /// Returns the optimizer settings, with `rescale_grad` equal to `rescale_gradient`.
     ///
-    /// The trainer divides `rescale_grad` by the batch length before each step
-    /// (see [`crate::optim::Optimizer::set_rescale_grad`]).
+    /// The trainer applies it to the gradient of the loss summed over the batch.
     pub fn optimizer_config(&self) -> OptimizerConfig {
         OptimizerConfig {
             kind: self.optimizer,

@@ -190,6 +190,8 @@ pub fn train(
     let mut network = Network::new(config.network.clone(), &mut rng);
     let mut grads = network.params.zeros_like();
     let mut optimizer = Optimizer::new(config.optimizer, &network.params);
+    // The gradient is of the summed batch loss; rescale_gradient is MXNet's rescale_grad as given.
+    optimizer.set_rescale_grad(config.rescale_gradient);
     let mut workspace = Workspace::default();
     let num_topics = config.network.num_topics;
     let mut early_stopping =
@@ -240,21 +242,21 @@ pub fn train(
             fill_normal(&mut eps, batch.n_rows() * num_topics, &mut rng);
             let step = network.train_step(&batch, &eps, &mut grads, &mut workspace)?;
             let total = step.recons + step.kld;
-            if !total.is_finite() || !grads.all_finite() {
-                return Err(TrainError::Diverged {
-                    epoch,
-                    batch: b + 1,
-                    value: if total.is_finite() { f64::NAN } else { total },
-                });
+            // Checking the loss costs nothing; a non-finite gradient with a finite loss shows
+            // up in the next batch's loss or in the parameter check at the end of the epoch.
+            if !total.is_finite() {
+                return Err(TrainError::Diverged { epoch, batch: b + 1, value: total });
             }
             sums.add(&step);
-            optimizer.set_rescale_grad(config.rescale_gradient);
             optimizer.step(&mut network.params, &grads);
             if let Some(callback) = control.on_batch.as_mut() {
                 callback(epoch, b + 1, n_batches);
             }
         }
         let train_seconds = started.elapsed().as_secs_f64();
+        if !network.params.all_finite() {
+            return Err(TrainError::Diverged { epoch, batch: n_batches, value: f64::NAN });
+        }
         let train_loss = per_document(&sums);
         info!(
             "# Finished training epoch {epoch} on {} examples from {n_batches} batches, each of size {}.",
