@@ -245,7 +245,11 @@ pub fn train(
             // Checking the loss costs nothing; a non-finite gradient with a finite loss shows
             // up in the next batch's loss or in the parameter check at the end of the epoch.
             if !total.is_finite() {
-                return Err(TrainError::Diverged { epoch, batch: b + 1, value: total });
+                return Err(TrainError::Diverged {
+                    epoch,
+                    batch: b + 1,
+                    value: total,
+                });
             }
             sums.add(&step);
             optimizer.step(&mut network.params, &grads);
@@ -255,7 +259,11 @@ pub fn train(
         }
         let train_seconds = started.elapsed().as_secs_f64();
         if !network.params.all_finite() {
-            return Err(TrainError::Diverged { epoch, batch: n_batches, value: f64::NAN });
+            return Err(TrainError::Diverged {
+                epoch,
+                batch: n_batches,
+                value: f64::NAN,
+            });
         }
         let train_loss = per_document(&sums);
         info!(
@@ -272,21 +280,14 @@ pub fn train(
         // 4. Validation and early stopping.
         let val_started = Instant::now();
         let validation = match data.validation {
-            Some(rows) => {
-                let loss = evaluate(
-                    &network,
-                    rows,
-                    config.mini_batch_size,
-                    config.seed,
-                    &mut workspace,
-                )?;
-                log_losses("validation ", &loss);
-                info!(
-                    "#quality_metric: host={}, epoch={epoch}, validation total_loss <loss>={}",
-                    config.host, loss.total
-                );
-                Some(loss)
-            }
+            Some(rows) => Some(score_channel(
+                "validation",
+                epoch,
+                &network,
+                rows,
+                config,
+                &mut workspace,
+            )?),
             None => None,
         };
         let val_seconds = val_started.elapsed().as_secs_f64();
@@ -349,21 +350,14 @@ pub fn train(
     network.params = params;
     network.running = running;
     let test = match data.test {
-        Some(rows) => {
-            let loss = evaluate(
-                &network,
-                rows,
-                config.mini_batch_size,
-                config.seed,
-                &mut workspace,
-            )?;
-            log_losses("test ", &loss);
-            info!(
-                "#quality_metric: host={}, epoch={best_epoch}, test total_loss <loss>={}",
-                config.host, loss.total
-            );
-            Some(loss)
-        }
+        Some(rows) => Some(score_channel(
+            "test",
+            best_epoch,
+            &network,
+            rows,
+            config,
+            &mut workspace,
+        )?),
         None => None,
     };
     Ok(TrainOutcome {
@@ -403,6 +397,30 @@ pub fn evaluate(
         sums.add(&network.eval_loss(&batch, &eps, workspace)?);
     }
     Ok(per_document(&sums))
+}
+
+/// Evaluates one channel and logs its loss lines and its `#quality_metric` line.
+fn score_channel(
+    channel: &str,
+    epoch: usize,
+    network: &Network,
+    rows: &SparseRows,
+    config: &TrainConfig,
+    workspace: &mut Workspace,
+) -> Result<LossRecord, crate::network::NetworkError> {
+    let loss = evaluate(
+        network,
+        rows,
+        config.mini_batch_size,
+        config.seed,
+        workspace,
+    )?;
+    log_losses(&format!("{channel} "), &loss);
+    info!(
+        "#quality_metric: host={}, epoch={epoch}, {channel} total_loss <loss>={}",
+        config.host, loss.total
+    );
+    Ok(loss)
 }
 
 fn fill_normal(eps: &mut Vec<f32>, len: usize, rng: &mut ChaCha8Rng) {
