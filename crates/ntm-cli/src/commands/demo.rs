@@ -83,8 +83,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     //    on this sample they lift TU@10 from about 0.17 to 0.44 in a few seconds.
     let model = root.join("model");
     train::run(&TrainArgs {
-        data: channels,
-        output: model.clone(),
+        data: Some(channels),
+        output: Some(model.clone()),
         threads: args.threads,
         num_topics: Some(args.num_topics.clone()),
         epochs: Some(args.epochs.clone()),

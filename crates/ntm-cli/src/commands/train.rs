@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -20,11 +22,15 @@ use super::topics;
 pub struct TrainArgs {
     /// Folder with the channel folders `train/`, optional `validation/` and `test/`, and
     /// optional `auxiliary/vocab.txt` (the layout of `ntm prepare` and of /opt/ml/input/data).
-    #[arg(long)]
-    pub data: PathBuf,
+    /// Without `--data` and `--output`, `ntm train` runs as a SageMaker training container.
+    #[arg(long, requires = "output")]
+    pub data: Option<PathBuf>,
     /// Folder to write `model.tar.gz` into; created when missing.
-    #[arg(long)]
-    pub output: PathBuf,
+    #[arg(long, requires = "data")]
+    pub output: Option<PathBuf>,
+    /// Root of the SageMaker container layout, used when `--data` and `--output` are absent.
+    #[arg(long, default_value = "/opt/ml")]
+    pub sagemaker_root: PathBuf,
     /// SageMaker `hyperparameters.json`: a JSON object whose values are strings (numbers and
     /// booleans are accepted too).
     #[arg(long)]
@@ -88,7 +94,7 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    fn flag_values(&self) -> Vec<(&'static str, &Option<String>)> {
+    pub(super) fn flag_values(&self) -> Vec<(&'static str, &Option<String>)> {
         vec![
             ("feature_dim", &self.feature_dim),
             ("num_topics", &self.num_topics),
@@ -119,8 +125,33 @@ pub struct LoadedChannels {
     pub tokenizer: Option<serde_json::Value>,
 }
 
+/// Where and how the trained model is written.
+enum ModelOutput {
+    /// `model.tar.gz` in this folder.
+    Archive(PathBuf),
+    /// The artifact's files, unpacked, in this folder (SageMaker archives `/opt/ml/model` itself).
+    Folder(PathBuf),
+}
+
+/// One training run, resolved from the command line or from the SageMaker container layout.
+struct TrainJob {
+    data: PathBuf,
+    values: BTreeMap<String, String>,
+    content_types: ChannelContentTypes,
+    output: ModelOutput,
+    host: String,
+    threads: usize,
+    stop: Option<Arc<AtomicBool>>,
+}
+
 pub fn run(args: &TrainArgs) -> Result<()> {
-    // 1. Hyperparameters: file, then flags, validated before any data is read.
+    match (&args.data, &args.output) {
+        (Some(data), Some(output)) => run_job(job_from_args(args, data, output)?),
+        _ => super::container::train(args),
+    }
+}
+
+fn job_from_args(args: &TrainArgs, data: &Path, output: &Path) -> Result<TrainJob> {
     let mut values = match &args.hyperparameters {
         Some(path) => read_hyperparameters_file(path)?,
         None => BTreeMap::new(),
@@ -130,7 +161,46 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             values.insert(key.to_owned(), value.clone());
         }
     }
-    let vocab_path = args.data.join("auxiliary").join("vocab.txt");
+    let default = args
+        .content_type
+        .as_deref()
+        .map(str::parse::<ContentType>)
+        .transpose()
+        .context("invalid --content-type")?;
+    Ok(TrainJob {
+        data: data.to_path_buf(),
+        values,
+        content_types: ChannelContentTypes {
+            default,
+            per_channel: BTreeMap::new(),
+        },
+        output: ModelOutput::Archive(output.to_path_buf()),
+        host: "algo-1".to_owned(),
+        threads: args.threads,
+        stop: None,
+    })
+}
+
+/// Content types of the channels: one per channel name, else a default, else detection.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelContentTypes {
+    /// Type for channels without their own; `None` detects each file's format.
+    pub default: Option<ContentType>,
+    /// Types by channel name, as SageMaker's `inputdataconfig.json` gives them.
+    pub per_channel: BTreeMap<String, ContentType>,
+}
+
+impl ChannelContentTypes {
+    fn get(&self, channel: &str) -> Option<ContentType> {
+        self.per_channel.get(channel).copied().or(self.default)
+    }
+}
+
+/// Runs a training job from hyperparameters to the written model.
+fn run_job(job: TrainJob) -> Result<()> {
+    // 1. Hyperparameters, validated before any data is read.
+    let mut values = job.values;
+    let vocab_path = job.data.join("auxiliary").join("vocab.txt");
     if !values.contains_key("feature_dim") && vocab_path.is_file() {
         let words = ntm_formats::vocab::read_vocab(&vocab_path)?;
         info!(
@@ -140,28 +210,25 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
         values.insert("feature_dim".to_owned(), words.len().to_string());
     }
-    let hyperparameters = Hyperparameters::from_string_map(&values)
-        .with_context(|| "invalid hyperparameters".to_string())?;
+    let hyperparameters =
+        Hyperparameters::from_string_map(&values).context("invalid hyperparameters")?;
     info!(
         "Final configuration: {}",
         format_configuration(&hyperparameters.to_string_map())
     );
 
     // 2. Channels.
-    let content_type = args
-        .content_type
-        .as_deref()
-        .map(str::parse::<ContentType>)
-        .transpose()
-        .context("invalid --content-type")?;
-    let channels = load_channels(&args.data, content_type, hyperparameters.feature_dim)?;
+    let channels = load_channels(&job.data, &job.content_types, hyperparameters.feature_dim)?;
 
     // 3. Train.
-    fs::create_dir_all(&args.output)
-        .with_context(|| format!("cannot create output folder {}", args.output.display()))?;
-    let config = TrainConfig::from_hyperparameters(&hyperparameters, "algo-1");
+    let output_dir = match &job.output {
+        ModelOutput::Archive(dir) | ModelOutput::Folder(dir) => dir,
+    };
+    fs::create_dir_all(output_dir)
+        .with_context(|| format!("cannot create output folder {}", output_dir.display()))?;
+    let config = TrainConfig::from_hyperparameters(&hyperparameters, &job.host);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads)
+        .num_threads(job.threads)
         .build()
         .context("cannot start the worker threads")?;
     info!(
@@ -174,10 +241,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         test: channels.test.as_ref(),
     };
     let control = TrainControl {
-        stop: None,
+        stop: job.stop.clone(),
         on_batch: crate::progress::batch_callback(),
     };
     let outcome = pool.install(|| trainer::train(&config, &data, control))?;
+    if outcome.interrupted {
+        info!("Training was stopped; writing the best model of the finished epochs.");
+    }
 
     // 4. Report the topics.
     for line in topics::topic_block(&outcome.network, channels.vocabulary.as_deref()) {
@@ -201,12 +271,42 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     artifact.metadata.test = outcome.test;
     artifact.metadata.tokenizer = channels.tokenizer;
-    let model_path = args.output.join("model.tar.gz");
-    artifact
-        .write_tar_gz(&model_path)
-        .with_context(|| format!("cannot write the model to {}", model_path.display()))?;
-    info!("Model written to {}", model_path.display());
+    match &job.output {
+        ModelOutput::Archive(dir) => {
+            let path = dir.join("model.tar.gz");
+            artifact
+                .write_tar_gz(&path)
+                .with_context(|| format!("cannot write the model to {}", path.display()))?;
+            info!("Model written to {}", path.display());
+        }
+        ModelOutput::Folder(dir) => {
+            artifact
+                .write_dir(dir)
+                .with_context(|| format!("cannot write the model to {}", dir.display()))?;
+            info!("Model files written to {}", dir.display());
+        }
+    }
     Ok(())
+}
+
+/// Builds a job from the SageMaker container layout under `root` (see `commands::container`).
+pub(super) fn container_job(
+    root: &Path,
+    values: BTreeMap<String, String>,
+    content_types: ChannelContentTypes,
+    host: String,
+    threads: usize,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
+    run_job(TrainJob {
+        data: root.join("input").join("data"),
+        values,
+        content_types,
+        output: ModelOutput::Folder(root.join("model")),
+        host,
+        threads,
+        stop: Some(stop),
+    })
 }
 
 /// Reads a SageMaker `hyperparameters.json` into a string map.
@@ -246,7 +346,7 @@ fn format_configuration(map: &BTreeMap<String, String>) -> String {
 /// Reads the channels of a data folder; `train/` is required.
 pub fn load_channels(
     data: &Path,
-    content_type: Option<ContentType>,
+    content_types: &ChannelContentTypes,
     feature_dim: usize,
 ) -> Result<LoadedChannels> {
     if !data.is_dir() {
@@ -260,14 +360,24 @@ pub fn load_channels(
             train_path.display()
         );
     }
-    let train = read_channel("train", &train_path, content_type, feature_dim)?;
+    let train = read_channel(
+        "train",
+        &train_path,
+        content_types.get("train"),
+        feature_dim,
+    )?;
     let validation = optional_channel(
         "validation",
         &data.join("validation"),
-        content_type,
+        content_types.get("validation"),
         feature_dim,
     )?;
-    let test = optional_channel("test", &data.join("test"), content_type, feature_dim)?;
+    let test = optional_channel(
+        "test",
+        &data.join("test"),
+        content_types.get("test"),
+        feature_dim,
+    )?;
 
     let vocab_path = data.join("auxiliary").join("vocab.txt");
     let vocabulary = if vocab_path.is_file() {
