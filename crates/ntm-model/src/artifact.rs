@@ -441,15 +441,26 @@ fn read_tar_members(path: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
     Ok(members)
 }
 
+/// Creates a temporary file in `dir` that becomes an ordinary file readable by everyone
+/// (mode 0644 on Unix) once renamed, unlike tempfile's private default.
+pub fn temporary_file_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".ntm-tmp-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o644));
+    }
+    builder.tempfile_in(dir)
+}
+
 /// Writes `bytes` to a temporary file beside `path`, flushes it and renames it into place.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ntm-tmp-")
-        .tempfile_in(dir)
+    let mut tmp = temporary_file_in(dir)
         .map_err(|e| io_error("cannot create a temporary file in", dir, e))?;
     tmp.write_all(bytes)
         .map_err(|e| io_error("cannot write", path, e))?;

@@ -100,3 +100,18 @@ fn newer_format_version_is_rejected() {
         .to_string();
     assert!(message.contains("99"), "{message}");
 }
+
+#[cfg(unix)]
+#[test]
+fn written_files_are_world_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("model.tar.gz");
+    artifact(false).write_tar_gz(&path).expect("write");
+    let mode = std::fs::metadata(&path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o644, "mode {mode:o}");
+}

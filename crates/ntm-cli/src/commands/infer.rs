@@ -60,9 +60,7 @@ pub fn run(args: &InferArgs) -> Result<()> {
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(std::path::Path::new("."));
-            let tmp = tempfile::Builder::new()
-                .prefix(".ntm-tmp-")
-                .tempfile_in(dir)
+            let tmp = ntm_model::artifact::temporary_file_in(dir)
                 .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
             let file = tmp
                 .reopen()

@@ -1,5 +1,7 @@
 //! Numeric kernels: a vectorisable `exp`, a checked wrapper around `gemm`, and column sums.
 
+use rayon::prelude::*;
+
 /// Inputs below this give `exp(x) < f32::MIN_POSITIVE`; [`fast_exp`] returns 0 for them.
 const EXP_MIN_INPUT: f32 = -87.336_54;
 /// Inputs above this overflow `f32`; [`fast_exp`] clamps them here, so it never returns infinity.
@@ -108,6 +110,17 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// Returns the view of rows `start..start + len` (no copy).
+    fn row_block(self, start: usize, len: usize) -> Self {
+        debug_assert!(start + len <= self.rows);
+        let offset = (start * self.row_stride).min(self.data.len());
+        Self {
+            data: &self.data[offset..],
+            rows: len,
+            ..self
+        }
+    }
+
     /// Returns the transposed view (no copy).
     pub(crate) fn t(self) -> Self {
         Self {
@@ -124,11 +137,18 @@ impl<'a> MatRef<'a> {
 /// more than it saves. The choice depends only on the shape and the pool size, so results stay
 /// reproducible for a given thread count.
 const PARALLEL_MIN_MACS: usize = 1 << 18;
+/// Row blocks of a split product are multiples of this (the height of `gemm`'s f32 kernel).
+const ROW_BLOCK_ALIGN: usize = 16;
+/// Products split by rows have at most this inner dimension. Splitting products with a larger
+/// one changed their last bits between one and two threads, so those use `gemm`'s own
+/// parallelism, which kept them identical in the thread-count tests.
+const SPLIT_MAX_INNER: usize = 64;
 
 /// Computes `dst = lhs * rhs` (or `dst += lhs * rhs` when `accumulate`), where `dst` is a
 /// row-major `lhs.rows x rhs.cols` matrix.
 ///
-/// Uses `gemm` with rayon parallelism over the current pool when the product is large enough.
+/// With more than one rayon thread and a large enough product, splits the output rows into one
+/// block per thread.
 ///
 /// # Panics
 /// Panics when the shapes disagree or a buffer is too short: callers size every buffer from the
@@ -153,16 +173,52 @@ pub(crate) fn matmul(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, accumula
         return;
     }
     let threads = rayon::current_num_threads();
-    let parallelism = if threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
-        gemm::Parallelism::Rayon(threads)
+    if threads > 1
+        && k <= SPLIT_MAX_INNER
+        && m >= 2 * ROW_BLOCK_ALIGN
+        && m * n * k >= PARALLEL_MIN_MACS
+    {
+        // Split the output rows into one block per thread, each computed by a single-threaded
+        // product. Every output element still sums over the whole inner dimension in the same
+        // order, and the split depends only on the shape and the pool size.
+        let per_thread = m.div_ceil(threads).div_ceil(ROW_BLOCK_ALIGN) * ROW_BLOCK_ALIGN;
+        dst[..m * n]
+            .par_chunks_mut(per_thread * n)
+            .enumerate()
+            .for_each(|(block, out)| {
+                let start = block * per_thread;
+                let len = out.len() / n;
+                let block = lhs.row_block(start, len);
+                gemm_with(out, block, rhs, accumulate, gemm::Parallelism::None);
+            });
     } else {
-        gemm::Parallelism::None
-    };
+        let parallelism = if threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        gemm_with(dst, lhs, rhs, accumulate, parallelism);
+    }
+}
+
+/// Runs `gemm` with `parallelism` for shapes checked by [`matmul`].
+fn gemm_with(
+    dst: &mut [f32],
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    if m == 0 {
+        return;
+    }
     let stride = |s: usize| isize::try_from(s).expect("matrix stride fits in isize");
     #[allow(unsafe_code)]
-    // SAFETY: the asserts above check that every element the product reads, at
+    // SAFETY: the asserts in `matmul` check that every element the product reads, at
     // `row * row_stride + col * col_stride` for rows below `rows` and columns below `cols`,
-    // lies inside its slice, and that `dst` has room for the `m x n` row-major result. The
+    // lies inside its slice, and that `dst` has room for the `m x n` row-major result; a row
+    // block views a subset of those rows from the same slice, with `dst` split to match. The
     // destination is borrowed mutably, so it cannot alias `lhs` or `rhs`.
     unsafe {
         gemm::gemm(

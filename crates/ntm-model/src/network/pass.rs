@@ -12,8 +12,6 @@ use crate::params::ParamSet;
 /// Decoder rows (documents) handled per rayon task. Rows are independent, so this only sets the
 /// task size, never the result.
 const DECODER_ROWS_PER_TASK: usize = 4;
-/// Vocabulary columns per rayon task when summing the decoder-bias gradient over the batch.
-const BIAS_COLUMNS_PER_TASK: usize = 2048;
 
 /// Reusable buffers for the passes. They grow to the largest batch seen and are then reused, so
 /// a step with a warm workspace allocates none of its own buffers (`gemm` and rayon may still
@@ -35,9 +33,18 @@ pub struct Workspace {
     /// `exp` of `log_sigma` clamped to [`LOG_SIGMA_MIN`, `LOG_SIGMA_MAX`].
     sigma: Vec<f32>,
     theta: Vec<f32>,
-    /// B x V: the logits, then `exp(u - max)`, then the logit gradient `N p - x`.
+    /// B x V: the logits, then `exp(u - max)`. The logit gradient is `N p - x =
+    /// scale * exp(u - max) - x`, which the backward pass never writes out: it applies the
+    /// per-row scale to the small factors and the sparse `x` term separately.
     logits: Vec<f32>,
+    /// Per document: `N / sum_v exp(u_v - max)`, so that `N p = scale * exp(u - max)`.
+    row_scale: Vec<f32>,
     row_recons: Vec<f64>,
+    /// B x (K + 1): `scale * theta` with `scale` appended to each row.
+    theta_scaled: Vec<f32>,
+    /// V x (K + 1): `exp(u - max)^T theta_scaled`, the dense part of the decoder weight gradient
+    /// with the dense part of the decoder-bias gradient as its last column.
+    decoder_grad: Vec<f32>,
     grad_theta: Vec<f32>,
     grad_mu: Vec<f32>,
     grad_log_sigma: Vec<f32>,
@@ -83,6 +90,7 @@ impl Workspace {
             buf.resize(rows * k, 0.0);
         }
         self.row_recons.resize(rows, 0.0);
+        self.row_scale.resize(rows, 0.0);
     }
 }
 
@@ -120,7 +128,7 @@ impl Network {
                 batchnorm::update_running(&ws.stats[l], &mut mean[2 * l].data, &mut var[0].data);
             }
         }
-        let sums = self.decode(batch, eps, ws, true);
+        let sums = self.decode(batch, eps, ws);
         self.backward(batch, eps, grads, ws);
         Ok(sums)
     }
@@ -141,7 +149,7 @@ impl Network {
             return Ok(LossSums::default());
         }
         self.encode(batch, ws, false);
-        Ok(self.decode(batch, eps, ws, false))
+        Ok(self.decode(batch, eps, ws))
     }
 
     /// Writes into `out` the topic weights `softmax(mu)` of each document in inference mode,
@@ -303,15 +311,9 @@ impl Network {
         }
     }
 
-    /// Samples `theta`, runs the decoder and returns the loss sums. With `with_grad`, leaves the
-    /// logit gradient `N p - x` in `ws.logits`.
-    fn decode(
-        &self,
-        batch: &SparseRows,
-        eps: &[f32],
-        ws: &mut Workspace,
-        with_grad: bool,
-    ) -> LossSums {
+    /// Samples `theta`, runs the decoder and returns the loss sums. Leaves `exp(u - max)` in
+    /// `ws.logits` and the per-row scales in `ws.row_scale`.
+    fn decode(&self, batch: &SparseRows, eps: &[f32], ws: &mut Workspace) -> LossSums {
         let rows = batch.n_rows();
         let (k, v) = (self.config.num_topics, self.config.feature_dim);
         let index = self.index();
@@ -346,11 +348,13 @@ impl Network {
         logits
             .par_chunks_mut(v * DECODER_ROWS_PER_TASK)
             .zip(ws.row_recons[..rows].par_chunks_mut(DECODER_ROWS_PER_TASK))
+            .zip(ws.row_scale[..rows].par_chunks_mut(DECODER_ROWS_PER_TASK))
             .enumerate()
-            .for_each(|(task, (chunk, recons))| {
-                for (r, (row, rec)) in chunk.chunks_exact_mut(v).zip(recons).enumerate() {
+            .for_each(|(task, ((chunk, recons), scales))| {
+                let rows = chunk.chunks_exact_mut(v).zip(recons).zip(scales);
+                for (r, ((row, rec), scale)) in rows.enumerate() {
                     let (indices, counts) = batch.row(task * DECODER_ROWS_PER_TASK + r);
-                    *rec = decoder_row(row, bias, indices, counts, with_grad);
+                    (*rec, *scale) = decoder_row(row, bias, indices, counts);
                 }
             });
 
@@ -363,7 +367,7 @@ impl Network {
         }
     }
 
-    /// Back-propagates from the logit gradient in `ws.logits` into `grads`.
+    /// Back-propagates from the logit gradient `scale * ws.logits - x` into `grads`.
     fn backward(&self, batch: &SparseRows, eps: &[f32], grads: &mut ParamSet, ws: &mut Workspace) {
         let rows = batch.n_rows();
         let (k, v, widths) = (
@@ -374,14 +378,55 @@ impl Network {
         let index = self.index();
         let p = &self.params.tensors;
         let g = &mut grads.tensors;
-        let grad_u = MatRef::row_major(&ws.logits[..rows * v], rows, v);
+        let exps = MatRef::row_major(&ws.logits[..rows * v], rows, v);
 
-        // Decoder: dW_d = G^T theta, db_d = column sums of G, g_theta = G W_d.
-        let theta = MatRef::row_major(&ws.theta, rows, k);
-        matmul(&mut g[index.decoder_weight].data, grad_u.t(), theta, false);
-        decoder_bias_grad(&ws.logits[..rows * v], v, &mut g[index.decoder_bias].data);
-        let decoder = MatRef::row_major(&p[index.decoder_weight].data, v, k);
-        matmul(&mut ws.grad_theta[..rows * k], grad_u, decoder, false);
+        // Decoder, with the logit gradient G = S E - X (S the diagonal of row scales, E the
+        // exponentials, X the counts): dW_d = G^T theta = E^T (S theta) - X^T theta,
+        // db_d = column sums of G = E^T s - column sums of X, g_theta = G W_d = S (E W_d) - X W_d.
+        // One product gives both dense parts, and E is read twice instead of being rewritten.
+        ws.theta_scaled.resize(rows * (k + 1), 0.0);
+        let scaled_rows = ws.theta_scaled.chunks_exact_mut(k + 1);
+        for ((out, th), &scale) in scaled_rows.zip(ws.theta.chunks_exact(k)).zip(&ws.row_scale) {
+            for (o, &t) in out.iter_mut().zip(th) {
+                *o = scale * t;
+            }
+            out[k] = scale;
+        }
+        ws.decoder_grad.resize(v * (k + 1), 0.0);
+        matmul(
+            &mut ws.decoder_grad[..v * (k + 1)],
+            exps.t(),
+            MatRef::row_major(&ws.theta_scaled[..rows * (k + 1)], rows, k + 1),
+            false,
+        );
+        {
+            let (lo, hi) = g.split_at_mut(index.decoder_bias.max(index.decoder_weight));
+            let (weight_grad, bias_grad) = if index.decoder_weight < index.decoder_bias {
+                (&mut lo[index.decoder_weight].data, &mut hi[0].data)
+            } else {
+                (&mut hi[0].data, &mut lo[index.decoder_bias].data)
+            };
+            subtract_counts(
+                batch,
+                &ws.theta[..rows * k],
+                &ws.decoder_grad[..v * (k + 1)],
+                weight_grad,
+                bias_grad,
+            );
+        }
+        let decoder = &p[index.decoder_weight].data;
+        matmul(
+            &mut ws.grad_theta[..rows * k],
+            exps,
+            MatRef::row_major(decoder, v, k),
+            false,
+        );
+        scale_theta_grad(
+            batch,
+            decoder,
+            &ws.row_scale[..rows],
+            &mut ws.grad_theta[..rows * k],
+        );
 
         // Softmax Jacobian, then the KL terms: g_z = theta (g_theta - <theta, g_theta>).
         for r in 0..rows {
@@ -502,15 +547,15 @@ const SUM_BLOCK: usize = 1024;
 
 simd_fn! {
 /// Processes one document's logits `row` (without bias on entry): adds the bias, computes the
-/// log-sum-exp with max subtraction, and returns `recons = -sum_v x_v log p_v`. With
-/// `with_grad`, leaves `N p - x` in `row`.
+/// log-sum-exp with max subtraction, leaves `exp(u - max)` in `row`, and returns
+/// `(recons, scale)` with `recons = -sum_v x_v log p_v` and `scale = N / sum_v exp(u_v - max)`,
+/// so that `N p = scale * row`.
 fn decoder_row(
     row: &mut [f32],
     bias: &[f32],
     indices: &[u32],
     counts: &[f32],
-    with_grad: bool,
-) -> f64 {
+) -> (f64, f32) {
     let mut lane_max = [f32::NEG_INFINITY; LANES];
     let mut chunks = row.chunks_exact_mut(LANES);
     let mut bias_chunks = bias.chunks_exact(LANES);
@@ -560,37 +605,68 @@ fn decoder_row(
     }
     // The maximum's own term is exp(0) = 1, so sum >= 1 and its log is finite.
     let log_sum_exp = f64::from(max) + sum.ln();
+    (total * log_sum_exp - dot, (total / sum) as f32)
+}
+}
 
-    if with_grad {
-        let scale = (total / sum) as f32;
-        for x in row.iter_mut() {
-            *x *= scale;
-        }
-        for (&c, &x) in indices.iter().zip(counts) {
-            row[c as usize] -= x;
-        }
+/// Completes the decoder gradients from the dense product `dense` (V x (K + 1), see
+/// `Workspace::decoder_grad`): copies its first K columns into `weight_grad` (V x K) and its
+/// last into `bias_grad` (V), then subtracts the count terms `X^T theta` and the column sums of
+/// `X`, document by document in order.
+fn subtract_counts(
+    batch: &SparseRows,
+    theta: &[f32],
+    dense: &[f32],
+    weight_grad: &mut [f32],
+    bias_grad: &mut [f32],
+) {
+    let k = theta.len() / batch.n_rows().max(1);
+    let rows = weight_grad.chunks_exact_mut(k).zip(bias_grad.iter_mut());
+    for ((w, b), d) in rows.zip(dense.chunks_exact(k + 1)) {
+        w.copy_from_slice(&d[..k]);
+        *b = d[k];
     }
-    total * log_sum_exp - dot
-}
-}
-
-/// Writes the column sums of the B x V logit gradient into `out`, summing rows in order.
-fn decoder_bias_grad(grad_u: &[f32], v: usize, out: &mut [f32]) {
-    out.par_chunks_mut(BIAS_COLUMNS_PER_TASK)
-        .enumerate()
-        .for_each(|(task, cols)| {
-            add_rows(cols, grad_u, v, task * BIAS_COLUMNS_PER_TASK);
-        });
+    subtract_count_rows(batch, theta, weight_grad, bias_grad, k);
 }
 
 simd_fn! {
-    /// Writes into `cols` the sum over the rows of the row-major `grad_u` (rows of length `v`) of
-    /// columns `start..start + cols.len()`, adding the rows in order.
-    fn add_rows(cols: &mut [f32], grad_u: &[f32], v: usize, start: usize) {
-        cols.fill(0.0);
-        for row in grad_u.chunks_exact(v) {
-            for (o, &x) in cols.iter_mut().zip(&row[start..]) {
-                *o += x;
+    /// Subtracts `x * theta_r` from row `c` of `weight_grad` and `x` from `bias_grad[c]` for every
+    /// count `x` of word `c` in document `r`, in document order.
+    fn subtract_count_rows(
+        batch: &SparseRows,
+        theta: &[f32],
+        weight_grad: &mut [f32],
+        bias_grad: &mut [f32],
+        k: usize,
+    ) {
+        for (r, th) in theta.chunks_exact(k).enumerate() {
+            let (indices, counts) = batch.row(r);
+            for (&c, &x) in indices.iter().zip(counts) {
+                let w = &mut weight_grad[c as usize * k..][..k];
+                for (o, &t) in w.iter_mut().zip(th) {
+                    *o -= x * t;
+                }
+                bias_grad[c as usize] -= x;
+            }
+        }
+    }
+}
+
+simd_fn! {
+    /// Turns `E W_d` in `grad_theta` (B x K) into `G W_d = S (E W_d) - X W_d`: scales row `r` by
+    /// `scales[r]` and subtracts `x * W_d[c]` for every count `x` of word `c` in document `r`.
+    fn scale_theta_grad(batch: &SparseRows, decoder: &[f32], scales: &[f32], grad_theta: &mut [f32]) {
+        let k = grad_theta.len() / scales.len().max(1);
+        for (r, (gt, &scale)) in grad_theta.chunks_exact_mut(k).zip(scales).enumerate() {
+            for o in gt.iter_mut() {
+                *o *= scale;
+            }
+            let (indices, counts) = batch.row(r);
+            for (&c, &x) in indices.iter().zip(counts) {
+                let w = &decoder[c as usize * k..][..k];
+                for (o, &wv) in gt.iter_mut().zip(w) {
+                    *o -= x * wv;
+                }
             }
         }
     }
