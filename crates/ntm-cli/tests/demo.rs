@@ -36,6 +36,13 @@ fn demo_prints_twenty_topics() {
     assert_eq!(entries(&output.join("model")), ["model.tar.gz"]);
     assert_eq!(
         entries(&output.join("channels")),
-        ["auxiliary", "summary.json", "test", "train", "validation"]
+        [
+            "auxiliary",
+            "document-ids",
+            "summary.json",
+            "test",
+            "train",
+            "validation"
+        ]
     );
 }

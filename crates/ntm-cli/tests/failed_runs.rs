@@ -187,7 +187,14 @@ fn prepare_refuses_existing_channels_without_force() {
     );
     assert_eq!(
         entries(&channels),
-        ["auxiliary", "summary.json", "test", "train", "validation"]
+        [
+            "auxiliary",
+            "document-ids",
+            "summary.json",
+            "test",
+            "train",
+            "validation"
+        ]
     );
 
     // With --force the earlier channels are replaced, not mixed with the new ones.
@@ -204,7 +211,10 @@ fn prepare_refuses_existing_channels_without_force() {
         ],
     );
     run.assert_success();
-    assert_eq!(entries(&channels), ["auxiliary", "summary.json", "train"]);
+    assert_eq!(
+        entries(&channels),
+        ["auxiliary", "document-ids", "summary.json", "train"]
+    );
     assert_eq!(
         common::read_lines(&train_file).len(),
         2,

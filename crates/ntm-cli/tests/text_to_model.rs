@@ -42,7 +42,14 @@ fn prepare_writes_channel_layout_and_counts() {
 
     assert_eq!(
         entries(&channels),
-        ["auxiliary", "summary.json", "test", "train", "validation"]
+        [
+            "auxiliary",
+            "document-ids",
+            "summary.json",
+            "test",
+            "train",
+            "validation"
+        ]
     );
     assert_eq!(entries(&channels.join("train")), ["train.rec"]);
     assert_eq!(entries(&channels.join("validation")), ["validation.rec"]);
@@ -203,6 +210,12 @@ fn infer_writes_normalised_weights_per_document() {
         weights.len() as u64,
         documents,
         "one line per test document"
+    );
+    let ids = common::read_lines(&channels.join("document-ids").join("test.txt"));
+    assert_eq!(ids.len(), weights.len(), "one document id per output line");
+    assert!(
+        ids.iter().all(|id| id.contains('/')),
+        "ids are newsgroup/file names: {ids:?}"
     );
     for (i, row) in weights.iter().enumerate() {
         assert_eq!(row.len(), 5, "document {i}: one weight per topic");

@@ -25,10 +25,12 @@ pub struct InferArgs {
     /// Content type of the input (`text/csv`, `application/x-recordio-protobuf`); detected when absent.
     #[arg(long)]
     pub content_type: Option<String>,
-    /// Output file; standard output when absent.
+    /// Output file, JSON Lines with one `{"topic_weights": [K floats]}` per input document, in
+    /// input order (empty documents included); standard output when absent.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Worker threads; 0 uses every core.
+    /// Worker threads; 0 uses every core. The last digits of the weights can differ between
+    /// thread counts.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
 }
@@ -56,6 +58,10 @@ pub fn run(args: &InferArgs) -> Result<()> {
     let (mut out, temporary): (Box<dyn Write>, Option<tempfile::NamedTempFile>) = match &args.output
     {
         Some(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create folder {}", parent.display()))?;
+            }
             let dir = path
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())

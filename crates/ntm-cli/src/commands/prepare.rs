@@ -31,7 +31,8 @@ pub struct PrepareArgs {
     /// (one document per file); `.gz` files are decompressed.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Output folder; receives train/, validation/, test/, auxiliary/vocab.txt and summary.json.
+    /// Output folder; receives train/, validation/, test/, auxiliary/vocab.txt,
+    /// auxiliary/tokenizer.json, document-ids/ and summary.json.
     #[arg(long)]
     pub output: PathBuf,
     /// Test documents, written to test/ with the training vocabulary.
@@ -49,16 +50,18 @@ pub struct PrepareArgs {
     /// Format of the channel files.
     #[arg(long, value_enum, default_value_t = ChannelFormat::Recordio)]
     pub format: ChannelFormat,
-    /// Input kind (jsonl, csv, folder); detected from each path when absent.
+    /// Input kind: jsonl, csv or folder; detected from each path when absent.
     #[arg(long)]
     pub input_format: Option<String>,
     /// JSON field or CSV column holding the text.
     #[arg(long, default_value = "text")]
     pub text_field: String,
-    /// Drop words found in fewer documents: a count (20) or a fraction of the documents (0.01).
+    /// Drop words found in fewer documents: an integer is a count (20), a number with a decimal
+    /// point a fraction of the training documents (0.01).
     #[arg(long, default_value = "1")]
     pub min_df: String,
-    /// Drop words found in more documents: a count or a fraction of the documents (0.5).
+    /// Drop words found in more documents: an integer count, or a fraction of the training
+    /// documents written with a decimal point (0.5).
     #[arg(long, default_value = "1.0")]
     pub max_df: String,
     /// Keep at most this many words, the most frequent in the training documents.
@@ -106,8 +109,21 @@ pub struct PrepareSummary {
     pub format: String,
 }
 
-/// Names of the channel folders `ntm prepare` writes.
-const CHANNELS: [&str; 4] = ["train", "validation", "test", "auxiliary"];
+/// Folder, beside the channels, of the document ids of each split, one per line in row order.
+const DOCUMENT_IDS: &str = "document-ids";
+
+/// Folders `ntm prepare` writes: the channels and the document ids.
+const CHANNELS: [&str; 5] = ["train", "validation", "test", "auxiliary", DOCUMENT_IDS];
+
+/// Joins ids one per line; line breaks inside an id become spaces so lines stay aligned with rows.
+fn document_ids_text(ids: &[String]) -> String {
+    let mut text = String::new();
+    for id in ids {
+        text.push_str(&id.replace(['\n', '\r'], " "));
+        text.push('\n');
+    }
+    text
+}
 
 pub fn run(args: &PrepareArgs) -> Result<()> {
     prepare(args).map(|_| ())
@@ -168,8 +184,11 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
     if args.validation_fraction > 0.0 {
         let split =
             train_validation_split(train_tokens.len(), args.validation_fraction, args.seed)?;
-        let mut slots: Vec<Option<Vec<String>>> = train_tokens.into_iter().map(Some).collect();
-        let take = |indices: &[usize], slots: &mut Vec<Option<Vec<String>>>| -> Vec<Vec<String>> {
+        let mut slots: Vec<Option<TokenizedDocument>> =
+            train_tokens.into_iter().map(Some).collect();
+        let take = |indices: &[usize],
+                    slots: &mut Vec<Option<TokenizedDocument>>|
+         -> Vec<TokenizedDocument> {
             indices.iter().filter_map(|&i| slots[i].take()).collect()
         };
         let validation = take(&split.validation, &mut slots);
@@ -180,7 +199,7 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
     // 4. Build the vocabulary from the training documents only.
     let mut builder = VocabularyBuilder::new();
     for doc in &train_tokens {
-        builder.add_document(doc);
+        builder.add_document(&doc.tokens);
     }
     let limits = VocabularyLimits {
         min_df,
@@ -211,7 +230,7 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
     if let Some(docs) = &test_tokens {
         splits.push(("test", to_rows(&vocabulary, docs)));
     }
-    for (name, (rows, summary)) in &splits {
+    for (name, SplitRows { rows, summary, .. }) in &splits {
         if summary.documents_empty > 0 {
             warn!(
                 "{name}: {} document(s) have no vocabulary word and were skipped",
@@ -223,9 +242,21 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
         }
     }
     let mut summaries = std::collections::BTreeMap::new();
-    for (name, (rows, summary)) in splits {
+    for (
+        name,
+        SplitRows {
+            rows,
+            document_ids,
+            summary,
+        },
+    ) in splits
+    {
         let path = args.output.join(name).join(format!("{name}.{extension}"));
         write_channel_file(&path, &rows, args.format)?;
+        // Row i of the channel is the document on line i, so outputs of `ntm infer` can be
+        // joined back to the input documents.
+        let ids_path = args.output.join(DOCUMENT_IDS).join(format!("{name}.txt"));
+        write_file(&ids_path, document_ids_text(&document_ids).as_bytes())?;
         info!(
             "{name}: {} documents read, {} written, {} empty skipped, {} tokens -> {}",
             summary.documents_read,
@@ -291,11 +322,17 @@ fn check_output_folder(output: &Path, force: bool) -> Result<()> {
 }
 
 /// Reads and tokenises the documents of every path, in order, in parallel.
+/// A document's id and its tokens.
+struct TokenizedDocument {
+    id: String,
+    tokens: Vec<String>,
+}
+
 fn tokenize_inputs(
     paths: &[PathBuf],
     options: &SourceOptions,
     tokenizer: &Tokenizer,
-) -> Result<Vec<Vec<String>>> {
+) -> Result<Vec<TokenizedDocument>> {
     let mut documents: Vec<Document> = Vec::new();
     for path in paths {
         let docs = ntm_text::read_documents(path, options)
@@ -305,28 +342,44 @@ fn tokenize_inputs(
     }
     Ok(documents
         .par_iter()
-        .map(|doc| tokenizer.tokenize(&doc.text))
+        .map(|doc| TokenizedDocument {
+            id: doc.id.clone(),
+            tokens: tokenizer.tokenize(&doc.text),
+        })
         .collect())
 }
 
+/// Count rows of one split, with the ids of the documents written, in row order.
+struct SplitRows {
+    rows: SparseRows,
+    document_ids: Vec<String>,
+    summary: SplitSummary,
+}
+
 /// Converts token lists to count rows, skipping documents with no vocabulary word.
-fn to_rows(vocabulary: &Vocabulary, docs: &[Vec<String>]) -> (SparseRows, SplitSummary) {
+fn to_rows(vocabulary: &Vocabulary, docs: &[TokenizedDocument]) -> SplitRows {
     let mut rows = SparseRows::new(vocabulary.len());
+    let mut document_ids = Vec::new();
     let mut summary = SplitSummary {
         documents_read: docs.len(),
         ..SplitSummary::default()
     };
     for doc in docs {
-        let (ids, counts) = vocabulary.to_counts(doc);
+        let (ids, counts) = vocabulary.to_counts(&doc.tokens);
         if ids.is_empty() {
             summary.documents_empty += 1;
             continue;
         }
         summary.tokens += counts.iter().map(|&c| c as u64).sum::<u64>();
         rows.push_row(&ids, &counts);
+        document_ids.push(doc.id.clone());
         summary.documents_written += 1;
     }
-    (rows, summary)
+    SplitRows {
+        rows,
+        document_ids,
+        summary,
+    }
 }
 
 fn write_channel_file(path: &Path, rows: &SparseRows, format: ChannelFormat) -> Result<()> {

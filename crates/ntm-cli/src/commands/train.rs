@@ -39,7 +39,8 @@ pub struct TrainArgs {
     /// `application/x-recordio-protobuf`); detected from each file's bytes when absent.
     #[arg(long)]
     pub content_type: Option<String>,
-    /// Worker threads for training; 0 uses every core.
+    /// Worker threads for training; 0 uses every core. The same seed, data and thread count give
+    /// the same model bit for bit; another thread count can change the last digits.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
 
@@ -49,46 +50,46 @@ pub struct TrainArgs {
     /// Number of topics, 2 to 1000.
     #[arg(long)]
     pub num_topics: Option<String>,
-    /// Encoder hidden layer widths, `auto` (3K,2K) or a list such as `100,50`.
+    /// Encoder hidden layer widths, `auto` (3K,2K) or a list such as `100,50` [default: auto].
     #[arg(long)]
     pub encoder_layers: Option<String>,
-    /// Encoder activation: sigmoid, tanh or relu.
+    /// Encoder activation: sigmoid, tanh or relu [default: sigmoid].
     #[arg(long)]
     pub encoder_layers_activation: Option<String>,
-    /// Documents per mini-batch, 1 to 10000.
+    /// Documents per mini-batch, 1 to 10000 [default: 256].
     #[arg(long)]
     pub mini_batch_size: Option<String>,
-    /// Maximum number of passes over the training data.
+    /// Maximum number of passes over the training data [default: 50].
     #[arg(long)]
     pub epochs: Option<String>,
-    /// Optimizer: sgd, adam, adagrad, adadelta or rmsprop.
+    /// Optimizer: sgd, adam, adagrad, adadelta or rmsprop [default: adadelta].
     #[arg(long)]
     pub optimizer: Option<String>,
-    /// Relative loss improvement below which an epoch counts as bad, 1e-6 to 0.1.
+    /// Relative loss improvement below which an epoch counts as bad, 1e-6 to 0.1 [default: 0.001].
     #[arg(long)]
     pub tolerance: Option<String>,
-    /// Bad epochs in a row that stop training.
+    /// Bad epochs in a row that stop training; more than --epochs disables stopping [default: 3].
     #[arg(long)]
     pub num_patience_epochs: Option<String>,
-    /// Batch normalisation in the encoder: true or false.
+    /// Batch normalisation in the encoder: true or false [default: false].
     #[arg(long)]
     pub batch_norm: Option<String>,
-    /// Factor applied to every gradient, 1e-3 to 1.
+    /// Factor applied to every gradient, 1e-3 to 1 [default: 1.0].
     #[arg(long)]
     pub rescale_gradient: Option<String>,
-    /// Bound on each gradient element, at least 1e-3; Inf disables clipping.
+    /// Bound on each gradient element, at least 1e-3; Inf disables clipping [default: Inf].
     #[arg(long)]
     pub clip_gradient: Option<String>,
-    /// L2 weight decay, 0 to 1.
+    /// L2 weight decay, 0 to 1 [default: 0.0].
     #[arg(long)]
     pub weight_decay: Option<String>,
-    /// Learning rate, 1e-6 to 1 (AdaDelta does not use it).
+    /// Learning rate, 1e-6 to 1; AdaDelta does not use it [default: 0.001].
     #[arg(long)]
     pub learning_rate: Option<String>,
-    /// Share of the training data drawn at random for each epoch, above 0 and up to 1.
+    /// Share of the training data drawn at random for each epoch, above 0 and up to 1 [default: 1.0].
     #[arg(long)]
     pub sub_sample: Option<String>,
-    /// Seed of every random draw (an ntm extension).
+    /// Seed of every random draw, an ntm extension [default: 0].
     #[arg(long)]
     pub seed: Option<String>,
 }
@@ -152,6 +153,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 }
 
 fn job_from_args(args: &TrainArgs, data: &Path, output: &Path) -> Result<TrainJob> {
+    if !data.is_dir() {
+        bail!(
+            "data folder {} does not exist; it should contain a train/ channel folder",
+            data.display()
+        );
+    }
     let mut values = match &args.hyperparameters {
         Some(path) => read_hyperparameters_file(path)?,
         None => BTreeMap::new(),
