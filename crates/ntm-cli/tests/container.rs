@@ -158,6 +158,8 @@ fn sigterm_keeps_best_finished_epoch() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ntm");
+
+    // Wait for the second epoch, then stop the run as SageMaker's StopTrainingJob does.
     let stderr = child.stderr.take().expect("stderr");
     let mut log = String::new();
     let mut lines = BufReader::new(stderr).lines();
@@ -174,10 +176,12 @@ fn sigterm_keeps_best_finished_epoch() {
             break;
         }
     }
+
     for line in lines {
         log.push_str(&line.expect("log line"));
         log.push('\n');
     }
+
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(log.contains("Stop requested"), "{log}");

@@ -41,7 +41,7 @@ pub enum ArtifactError {
     /// An I/O operation on a path failed.
     #[error("{action} {path}")]
     Io {
-        /// What was being done, for example "cannot write".
+        /// The failed action, for example "cannot write".
         action: &'static str,
         /// The file or folder involved.
         path: PathBuf,
@@ -63,7 +63,7 @@ pub enum ArtifactError {
         path: PathBuf,
         /// The member at fault.
         file: &'static str,
-        /// What is wrong.
+        /// Description of the problem.
         message: String,
     },
 }

@@ -126,7 +126,7 @@ pub struct LoadedChannels {
     pub tokenizer: Option<serde_json::Value>,
 }
 
-/// Where and how the trained model is written.
+/// Destination and layout of the trained model.
 enum ModelOutput {
     /// `model.tar.gz` in this folder.
     Archive(PathBuf),
