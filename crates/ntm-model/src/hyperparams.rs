@@ -676,15 +676,15 @@ impl HyperparameterBuilder {
             && self.explicit.contains("learning_rate")
         {
             tracing::warn!(
-                learning_rate = hyperparameters.learning_rate,
-                "learning_rate has no effect with optimizer adadelta"
+                "learning_rate {} has no effect with optimizer adadelta, which does not use a learning rate",
+                python_float_str(hyperparameters.learning_rate)
             );
         }
         if !hyperparameters.early_stopping_enabled() {
             tracing::info!(
-                num_patience_epochs = hyperparameters.num_patience_epochs,
-                epochs = hyperparameters.epochs,
-                "early stopping is disabled because num_patience_epochs > epochs"
+                "Early stopping is disabled because num_patience_epochs ({}) > epochs ({}).",
+                hyperparameters.num_patience_epochs,
+                hyperparameters.epochs
             );
         }
         Ok(hyperparameters)
