@@ -12,7 +12,9 @@
 //! 2. **The signature.** When one of the last [`SIGNATURE_WINDOW`] non-blank
 //!    lines is a signature separator (after trimming whitespace: `--` or any
 //!    longer run of `-` only), that line and everything after it are removed.
-//!    The last such line in the window is used.
+//!    The standard delimiter `-- ` (`--` after trimming) wins: the last one in
+//!    the window is used, so a signature framed by dashed rules below it goes
+//!    too. Without one, the last longer run of dashes in the window is used.
 //! 3. **Quoted and attribution lines.** A line is removed when, after leading
 //!    whitespace, it starts with `>` or `|`, or starts with `In article <`, or
 //!    when, after trailing whitespace, it ends with `writes:`, `wrote:` or
@@ -75,19 +77,26 @@ fn is_signature_separator(line: &str) -> bool {
 
 fn strip_signature<'a, 'b>(lines: &'b [&'a str]) -> &'b [&'a str] {
     let mut non_blank_seen = 0;
+    let mut last_rule = None;
     for (index, line) in lines.iter().enumerate().rev() {
         if is_blank(line) {
             continue;
         }
-        if is_signature_separator(line) {
+        if line.trim() == "--" {
             return &lines[..index];
+        }
+        if last_rule.is_none() && is_signature_separator(line) {
+            last_rule = Some(index);
         }
         non_blank_seen += 1;
         if non_blank_seen >= SIGNATURE_WINDOW {
             break;
         }
     }
-    lines
+    match last_rule {
+        Some(index) => &lines[..index],
+        None => lines,
+    }
 }
 
 fn ends_with_ignore_ascii_case(text: &str, suffix: &str) -> bool {
@@ -191,6 +200,13 @@ The Buslogic card is faster but costs more.
     fn last_separator_in_window_is_used() {
         let post = "From: a@b.c\n\nBody text.\n--\nmiddle part\n--\nsignature\n";
         assert_eq!(strip_newsgroup(post), "Body text.\n--\nmiddle part");
+    }
+
+    #[test]
+    fn framed_signature_after_delimiter_is_dropped() {
+        let post =
+            "From: a@b.c\n\nBody text.\n-- \n------------\nAnn Smith\nA quotation\n------------\n";
+        assert_eq!(strip_newsgroup(post), "Body text.");
     }
 
     #[test]
