@@ -304,11 +304,10 @@ pub enum FormatError {
 
     /// A CSV row has a number of columns other than `feature_dim` (plus the label column).
     #[error(
-        "{}: line {line} has {columns} columns but feature_dim is {feature_dim}{}. \
-         Each row must hold one count per vocabulary word; set feature_dim to the vocabulary \
-         size or fix the file.",
+        "{}: line {line} has {columns} columns but feature_dim is {feature_dim}{}. {}",
         show(.path),
-        if *.label_size == 0 { String::new() } else { format!(" (plus {label_size} label column)") }
+        if *.label_size == 0 { String::new() } else { format!(" (plus {label_size} label column)") },
+        csv_width_hint(*.columns, *.feature_dim, *.label_size)
     )]
     CsvWidth {
         /// File concerned.
@@ -325,10 +324,9 @@ pub enum FormatError {
 
     /// The first line of a CSV file is not numeric, so it is most likely a header.
     #[error(
-        "{}: line {line}, column {column} has value {value:?}, which is not a number. It looks \
-         like a header row, but CSV input must not have a header: remove the line and put the \
-         words in vocab.txt on the auxiliary channel.",
-        show(.path)
+        "{}: line {line}, column {column} has value {value:?}, which is not a number. {}",
+        show(.path),
+        csv_header_hint(.value)
     )]
     CsvHeader {
         /// File concerned.
@@ -573,5 +571,27 @@ mod tests {
         assert!(err
             .to_string()
             .starts_with("a.csv: line 2, column 3 is empty."));
+    }
+}
+
+/// Suggests the fix for a CSV row of the wrong width.
+fn csv_width_hint(columns: usize, feature_dim: usize, label_size: usize) -> &'static str {
+    if label_size > 0 && columns == feature_dim {
+        "The rows hold no label column, but the content type declares one: use text/csv or \
+         text/csv;label_size=0."
+    } else {
+        "Each row must hold one count per vocabulary word; set feature_dim to the vocabulary \
+         size or fix the file."
+    }
+}
+
+/// Suggests the fix for a non-numeric first CSV line: a header row, or raw text.
+fn csv_header_hint(value: &str) -> &'static str {
+    if value.split_whitespace().nth(2).is_some() {
+        "It looks like raw text, but channels hold word counts: turn documents into channels \
+         with `ntm prepare`."
+    } else {
+        "It looks like a header row, but CSV input must not have a header: remove the line and \
+         put the words in vocab.txt on the auxiliary channel."
     }
 }

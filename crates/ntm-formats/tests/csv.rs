@@ -265,3 +265,19 @@ fn writer_output_reads_back_identically() {
     );
     assert_eq!(parse_csv(&text, 5, 0).unwrap(), rows);
 }
+
+#[test]
+fn raw_text_points_to_prepare() {
+    let err = parse_csv(b"The orbit of the moon is elliptical\n", 4, 0).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("ntm prepare"), "{message}");
+    assert!(!message.contains("header row"), "{message}");
+}
+
+#[test]
+fn missing_label_column_suggests_label_size_zero() {
+    let err = parse_csv(b"1,2,3\n", 3, 1).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("text/csv;label_size=0"), "{message}");
+    assert!(!message.contains("set feature_dim"), "{message}");
+}
