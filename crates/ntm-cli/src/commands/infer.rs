@@ -64,7 +64,7 @@ pub fn run(args: &InferArgs) -> Result<()> {
         )
         .with_context(|| format!("cannot read {}", args.input.display()))?
         .keep_empty(true);
-        Source::Channel(reader)
+        Source::Channel(Box::new(reader))
     };
 
     // The output goes to a temporary file renamed at the end, so a failed run leaves no partial file.
@@ -139,7 +139,7 @@ pub fn run(args: &InferArgs) -> Result<()> {
 
 /// Documents to score: a channel of counts, or raw text counted with the model's vocabulary.
 enum Source {
-    Channel(ChannelReader),
+    Channel(Box<ChannelReader>),
     Text {
         documents: std::vec::IntoIter<ntm_text::Document>,
         tokenizer: ntm_text::Tokenizer,
