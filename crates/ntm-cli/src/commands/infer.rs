@@ -183,7 +183,9 @@ impl Source {
     /// Returns the next rows and, for raw text, their document ids; `None` at the end.
     fn next_chunk(&mut self) -> Result<Option<(ntm_formats::SparseRows, Option<Vec<String>>)>> {
         match self {
-            Source::Channel(reader) => Ok(reader.next_chunk()?.map(|rows| (rows, None))),
+            Source::Channel(reader) => {
+                Ok(ChannelReader::next_chunk(reader)?.map(|rows| (rows, None)))
+            }
             Source::Text {
                 documents,
                 tokenizer,
