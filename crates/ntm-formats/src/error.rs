@@ -552,28 +552,6 @@ impl FormatError {
 /// Result type of this crate.
 pub type Result<T, E = FormatError> = std::result::Result<T, E>;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn with_path_fills_only_empty_path() {
-        let err = FormatError::CsvEmptyField {
-            path: PathBuf::new(),
-            line: 2,
-            column: 3,
-        };
-        assert!(err.to_string().starts_with("the input: line 2, column 3"));
-        let err = err.with_path(Path::new("a.csv"));
-        assert_eq!(err.path(), Some(Path::new("a.csv")));
-        let err = err.with_path(Path::new("b.csv"));
-        assert_eq!(err.path(), Some(Path::new("a.csv")));
-        assert!(err
-            .to_string()
-            .starts_with("a.csv: line 2, column 3 is empty."));
-    }
-}
-
 /// Suggests the fix for a CSV row of the wrong width.
 fn csv_width_hint(columns: usize, feature_dim: usize, label_size: usize) -> &'static str {
     if label_size > 0 && columns == feature_dim {
@@ -593,5 +571,27 @@ fn csv_header_hint(value: &str) -> &'static str {
     } else {
         "It looks like a header row, but CSV input must not have a header: remove the line and \
          put the words in vocab.txt on the auxiliary channel."
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_path_fills_only_empty_path() {
+        let err = FormatError::CsvEmptyField {
+            path: PathBuf::new(),
+            line: 2,
+            column: 3,
+        };
+        assert!(err.to_string().starts_with("the input: line 2, column 3"));
+        let err = err.with_path(Path::new("a.csv"));
+        assert_eq!(err.path(), Some(Path::new("a.csv")));
+        let err = err.with_path(Path::new("b.csv"));
+        assert_eq!(err.path(), Some(Path::new("a.csv")));
+        assert!(err
+            .to_string()
+            .starts_with("a.csv: line 2, column 3 is empty."));
     }
 }
