@@ -383,8 +383,7 @@ pub enum FormatError {
 
     /// A file of one format is on a channel declared as another.
     #[error(
-        "{}: the channel's content type is {declared} but the file starts with bytes that look \
-         like {looks_like}. {}",
+        "{}: the channel's content type is {declared}, but the file does not start like one. {}",
         show(.path), .looks_like.hint()
     )]
     ContentMismatch {

@@ -428,8 +428,9 @@ impl JsonLinesReader {
             }
         };
 
+        // A null id counts as absent, as pandas writes missing values.
         let id = match object.get(ID_FIELD) {
-            None => self.line.to_string(),
+            None | Some(serde_json::Value::Null) => self.line.to_string(),
             Some(serde_json::Value::String(id)) => id.clone(),
             Some(serde_json::Value::Number(id)) => id.to_string(),
             Some(other) => {

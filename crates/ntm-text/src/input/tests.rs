@@ -145,8 +145,8 @@ fn jsonl_errors_name_file_line_and_field() {
             "field \"text\" must be a string, found a number",
         ),
         (
-            "{\"text\": \"x\", \"id\": null}\n",
-            "field \"id\" must be a string or a number, found null",
+            "{\"text\": \"x\", \"id\": true}\n",
+            "field \"id\" must be a string or a number, found a boolean",
         ),
     ];
     for (bad_line, message) in cases {
@@ -297,4 +297,17 @@ fn csv_ragged_record_is_an_error() {
         .expect("a source")
         .to_string();
     assert!(source.contains("line: 3"), "{source}");
+}
+
+#[test]
+fn jsonl_null_id_falls_back_to_line() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("docs.jsonl");
+    write(
+        &path,
+        b"{\"text\": \"a\", \"id\": \"first\"}\n{\"text\": \"b\", \"id\": null}\n",
+    );
+    let documents = read_documents(&path, &SourceOptions::default()).expect("read");
+    assert_eq!(documents[0].id, "first");
+    assert_eq!(documents[1].id, "2");
 }
