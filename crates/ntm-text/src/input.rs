@@ -1,8 +1,9 @@
 //! Document sources: JSON Lines files, folders of text files and CSV files.
 //!
 //! Every source yields [`Document`]s (an id and the raw text) in a stable
-//! order. A file whose name ends in `.gz` (any case) is decompressed while it
-//! is read, including concatenated gzip members.
+//! order. A file whose name ends in `.gz` (any case), or whose first bytes are
+//! the gzip magic number, is decompressed while it is read, including
+//! concatenated gzip members.
 //!
 //! - **JSON Lines** ([`SourceKind::JsonLines`]): one JSON object per line; the
 //!   text is the string field named by [`SourceOptions::text_field`]. The id
@@ -328,17 +329,24 @@ fn is_gzip_path(path: &Path) -> bool {
         .is_some_and(|name| name.to_string_lossy().to_ascii_lowercase().ends_with(".gz"))
 }
 
-/// Opens a file for buffered reading, decompressing `.gz` files.
+/// Opens a file for buffered reading, decompressing `.gz` files and any file that starts
+/// with the gzip magic bytes, whatever its name.
 fn open_reader(path: &Path) -> Result<Box<dyn BufRead + Send>, InputError> {
-    let file = File::open(path).map_err(|source| InputError::Io {
+    let io_error = |source| InputError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    if is_gzip_path(path) {
-        let decoder = MultiGzDecoder::new(BufReader::new(file));
+    };
+    let file = File::open(path).map_err(io_error)?;
+    let mut buffered = BufReader::new(file);
+    let starts_with_gzip_magic = buffered
+        .fill_buf()
+        .map_err(io_error)?
+        .starts_with(&[0x1f, 0x8b]);
+    if is_gzip_path(path) || starts_with_gzip_magic {
+        let decoder = MultiGzDecoder::new(buffered);
         Ok(Box::new(BufReader::new(decoder)))
     } else {
-        Ok(Box::new(BufReader::new(file)))
+        Ok(Box::new(buffered))
     }
 }
 

@@ -311,3 +311,17 @@ fn jsonl_null_id_falls_back_to_line() {
     assert_eq!(documents[0].id, "first");
     assert_eq!(documents[1].id, "2");
 }
+
+#[test]
+fn gzip_without_gz_name_is_decompressed() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("docs.jsonl");
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder
+        .write_all(b"{\"text\": \"hidden gzip\"}\n")
+        .expect("compress");
+    write(&path, &encoder.finish().expect("finish"));
+    let documents = read_documents(&path, &SourceOptions::default()).expect("read");
+    assert_eq!(documents.len(), 1);
+    assert_eq!(documents[0].text, "hidden gzip");
+}
