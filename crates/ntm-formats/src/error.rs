@@ -464,6 +464,40 @@ pub enum FormatError {
     },
 }
 
+/// Matches every variant that names a file, so `path` and `path_mut` list them once.
+/// Binding by reference or by mutable reference follows the expression's type.
+macro_rules! path_field {
+    ($error:expr) => {{
+        use FormatError::*;
+        match $error {
+            Io { path, .. }
+            | BadMagic { path, .. }
+            | Truncated { path, .. }
+            | BadContinuation { path, .. }
+            | InvalidProtobuf { path, .. }
+            | MissingValues { path, .. }
+            | UnsupportedTensor { path, .. }
+            | DenseLength { path, .. }
+            | ShapeMismatch { path, .. }
+            | KeysValuesLength { path, .. }
+            | KeyOutOfRange { path, .. }
+            | NonFinite { path, .. }
+            | Negative { path, .. }
+            | CsvWidth { path, .. }
+            | CsvHeader { path, .. }
+            | CsvEmptyField { path, .. }
+            | CsvInvalidNumber { path, .. }
+            | CsvSyntax { path, .. }
+            | ContentMismatch { path, .. }
+            | EmptyChannel { path }
+            | NoDocuments { path, .. }
+            | VocabEncoding { path, .. }
+            | VocabTooShort { path, .. } => Some(path),
+            UnsupportedContentType { .. } => None,
+        }
+    }};
+}
+
 impl FormatError {
     /// Sets the file path of an error built by an in-memory decoder.
     ///
@@ -479,63 +513,11 @@ impl FormatError {
 
     /// Returns the file or folder the error concerns, if it names one.
     pub fn path(&self) -> Option<&Path> {
-        use FormatError::*;
-        match self {
-            Io { path, .. }
-            | BadMagic { path, .. }
-            | Truncated { path, .. }
-            | BadContinuation { path, .. }
-            | InvalidProtobuf { path, .. }
-            | MissingValues { path, .. }
-            | UnsupportedTensor { path, .. }
-            | DenseLength { path, .. }
-            | ShapeMismatch { path, .. }
-            | KeysValuesLength { path, .. }
-            | KeyOutOfRange { path, .. }
-            | NonFinite { path, .. }
-            | Negative { path, .. }
-            | CsvWidth { path, .. }
-            | CsvHeader { path, .. }
-            | CsvEmptyField { path, .. }
-            | CsvInvalidNumber { path, .. }
-            | CsvSyntax { path, .. }
-            | ContentMismatch { path, .. }
-            | EmptyChannel { path }
-            | NoDocuments { path, .. }
-            | VocabEncoding { path, .. }
-            | VocabTooShort { path, .. } => Some(path),
-            UnsupportedContentType { .. } => None,
-        }
+        path_field!(self).map(PathBuf::as_path)
     }
 
     fn path_mut(&mut self) -> Option<&mut PathBuf> {
-        use FormatError::*;
-        match self {
-            Io { path, .. }
-            | BadMagic { path, .. }
-            | Truncated { path, .. }
-            | BadContinuation { path, .. }
-            | InvalidProtobuf { path, .. }
-            | MissingValues { path, .. }
-            | UnsupportedTensor { path, .. }
-            | DenseLength { path, .. }
-            | ShapeMismatch { path, .. }
-            | KeysValuesLength { path, .. }
-            | KeyOutOfRange { path, .. }
-            | NonFinite { path, .. }
-            | Negative { path, .. }
-            | CsvWidth { path, .. }
-            | CsvHeader { path, .. }
-            | CsvEmptyField { path, .. }
-            | CsvInvalidNumber { path, .. }
-            | CsvSyntax { path, .. }
-            | ContentMismatch { path, .. }
-            | EmptyChannel { path }
-            | NoDocuments { path, .. }
-            | VocabEncoding { path, .. }
-            | VocabTooShort { path, .. } => Some(path),
-            UnsupportedContentType { .. } => None,
-        }
+        path_field!(self)
     }
 
     /// Builds an [`FormatError::Io`] for `path`.
