@@ -3,7 +3,7 @@
 
 usage: make_demo_corpus.py SOURCE_DIR OUT_DIR
 
-SOURCE_DIR holds 20news-bydate-train.jsonl.gz and 20news-bydate-test.jsonl.gz (one JSON object per
+SOURCE_DIR contains 20news-bydate-train.jsonl.gz and 20news-bydate-test.jsonl.gz (one JSON object per
 post with the fields id, split, label and text). The sample takes the first TRAIN_PER_GROUP posts of
 each newsgroup from the train split and the first TEST_PER_GROUP from the test split, in file order,
 so the output is the same on every run. gzip's header time is fixed at 0 for the same reason.

@@ -242,7 +242,7 @@ pub fn train(
             fill_normal(&mut eps, batch.n_rows() * num_topics, &mut rng);
             let step = network.train_step(&batch, &eps, &mut grads, &mut workspace)?;
             let total = step.recons + step.kld;
-            // Checking the loss costs nothing; a non-finite gradient with a finite loss shows
+            // Checking the loss costs nothing. A non-finite gradient behind a finite loss shows
             // up in the next batch's loss or in the parameter check at the end of the epoch.
             if !total.is_finite() {
                 return Err(TrainError::Diverged {
