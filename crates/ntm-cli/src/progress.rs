@@ -23,6 +23,10 @@ pub fn batch_callback() -> Option<BatchCallback> {
             bar.set_length(total as u64);
             bar.set_prefix(epoch.to_string());
         }
+        // A streamed channel's batch count is an estimate (0 when unknown): grow the bar with it.
+        if done as u64 > bar.length().unwrap_or(0) {
+            bar.set_length(done as u64);
+        }
         bar.set_position(done as u64);
         if done == total {
             bar.finish_and_clear();

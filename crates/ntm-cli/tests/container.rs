@@ -104,7 +104,7 @@ fn container_failure_writes_reason() {
 }
 
 #[test]
-fn container_rejects_pipe_mode_clearly() {
+fn pipe_mode_without_fifo_names_it() {
     let root = tempfile::tempdir().expect("temporary folder");
     container_tree(
         root.path(),
@@ -114,10 +114,22 @@ fn container_rejects_pipe_mode_clearly() {
     let run = ntm(root.path(), &[&"train", &"--sagemaker-root", &root.path()]);
     run.assert_failure();
     let failure = fs::read_to_string(root.path().join("output/failure")).expect("failure file");
-    assert!(
-        failure.contains("Pipe") && failure.contains("train"),
-        "{failure}"
+    assert!(failure.contains("train_0"), "{failure}");
+    assert!(failure.contains("Pipe-mode"), "{failure}");
+}
+
+#[test]
+fn unknown_input_mode_is_rejected() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    container_tree(
+        root.path(),
+        r#"{"feature_dim": "20", "num_topics": "4"}"#,
+        r#"{"train": {"ContentType": "text/csv", "TrainingInputMode": "Stream"}}"#,
     );
+    let run = ntm(root.path(), &[&"train", &"--sagemaker-root", &root.path()]);
+    let message = run.assert_failure();
+    assert!(message.contains("\"Stream\""), "{message}");
+    assert!(message.contains("File, FastFile or Pipe"), "{message}");
 }
 
 #[test]

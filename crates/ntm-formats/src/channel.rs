@@ -109,7 +109,8 @@ impl FromStr for ContentType {
 pub fn list_channel_files(path: &Path) -> Result<Vec<PathBuf>> {
     let metadata =
         std::fs::metadata(path).map_err(|e| FormatError::io(path, "opening the channel", e))?;
-    if metadata.is_file() {
+    if !metadata.is_dir() {
+        // A regular file, or a FIFO of SageMaker's Pipe mode.
         return Ok(vec![path.to_path_buf()]);
     }
     let mut found = Vec::new();
@@ -180,6 +181,7 @@ pub struct ChannelReader {
     first_empty: Vec<DocumentPosition>,
     non_integer_warned: bool,
     keep_empty: bool,
+    warn_skipped: bool,
     finished: bool,
     indices: Vec<u32>,
     counts: Vec<f32>,
@@ -234,6 +236,7 @@ impl ChannelReader {
             first_empty: Vec::new(),
             non_integer_warned: false,
             keep_empty: false,
+            warn_skipped: true,
             finished: false,
             indices: Vec::new(),
             counts: Vec::new(),
@@ -246,6 +249,13 @@ impl ChannelReader {
     /// then not an error.
     pub fn keep_empty(mut self, keep: bool) -> Self {
         self.keep_empty = keep;
+        self
+    }
+
+    /// Sets whether the end of the channel logs a warning that lists the skipped empty
+    /// documents (on by default); a caller that reads the same channel again turns it off.
+    pub fn warn_skipped(mut self, warn: bool) -> Self {
+        self.warn_skipped = warn;
         self
     }
 
@@ -422,7 +432,7 @@ impl ChannelReader {
                 first_empty: self.first_empty.clone(),
             });
         }
-        if self.empty > 0 {
+        if self.empty > 0 && self.warn_skipped {
             let positions: Vec<String> = self.first_empty.iter().map(ToString::to_string).collect();
             tracing::warn!(
                 channel = %self.root.display(),

@@ -5,10 +5,12 @@
 //! 3. [`optim`]: the five MXNet 1.x update rules (SGD, Adam, AdaGrad, AdaDelta, RMSProp).
 //! 4. [`early_stopping`]: the patience rule on the per-epoch loss and its log lines.
 //! 5. [`network`]: the VAE network with hand-written forward and backward passes.
-//! 6. [`trainer`]: epochs, sub-sampling, mini-batches, validation and early stopping.
-//! 7. [`artifact`]: the model file, `model.tar.gz`, and its folder form.
+//! 6. [`batches`]: channels in memory or streamed, and the mini-batches drawn from them.
+//! 7. [`trainer`]: epochs, sub-sampling, mini-batches, validation and early stopping.
+//! 8. [`artifact`]: the model file, `model.tar.gz`, and its folder form.
 
 pub mod artifact;
+pub mod batches;
 pub mod early_stopping;
 pub mod hyperparams;
 pub mod network;

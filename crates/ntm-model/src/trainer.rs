@@ -9,6 +9,10 @@
 //!    training loss) feeds the early-stopping rule, and the best epoch's weights are kept;
 //! 4. at the end the best weights are restored and, given a test channel, scored.
 //!
+//! A channel is held in memory or streamed pass by pass (see [`crate::batches`]); a streamed
+//! training channel is mixed by a bounded shuffle buffer instead of a full shuffle, and its
+//! `sub_sample` keeps each document with that probability.
+//!
 //! Randomness comes from one ChaCha8 generator seeded with `seed`, consumed in a fixed
 //! order on one thread, so the same seed, data and thread count give the same model bit
 //! for bit.
@@ -18,13 +22,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ntm_formats::SparseRows;
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use tracing::{info, warn};
 
 use crate::artifact::{EpochRecord, LossRecord};
+use crate::batches::{
+    BatchError, Channel, MemoryOrder, OrderedBatches, StreamBatches, StreamError,
+};
 use crate::early_stopping::EarlyStopping;
 use crate::hyperparams::Hyperparameters;
 use crate::network::{LossSums, Network, NetworkConfig, Workspace};
@@ -54,7 +60,13 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Host name used in metric lines (`algo-1` on a single SageMaker host).
     pub host: String,
+    /// Documents held by the shuffle buffer of a streamed training channel.
+    pub shuffle_buffer: usize,
 }
+
+/// Default size of the shuffle buffer of a streamed training channel, in documents. At a few
+/// hundred distinct words per document this holds well under 200 MiB.
+pub const DEFAULT_SHUFFLE_BUFFER: usize = 100_000;
 
 impl TrainConfig {
     /// Builds the run settings from validated hyperparameters; `host` names this
@@ -77,12 +89,18 @@ impl TrainConfig {
             rescale_gradient: hp.rescale_gradient as f32,
             seed: hp.seed,
             host: host.to_owned(),
+            shuffle_buffer: DEFAULT_SHUFFLE_BUFFER,
         }
     }
 }
 
 /// Called after every mini-batch with (epoch, batches done in the epoch, batches in the epoch).
+/// The batch count of a streamed channel is an estimate, 0 when the document count is unknown.
 pub type BatchCallback = Box<dyn FnMut(usize, usize, usize) + Send>;
+
+/// Called with the final network and each batch of the test channel as it is scored, so that
+/// measures over a streamed test channel need no second pass.
+pub type TestBatchCallback = Box<dyn FnMut(&Network, &SparseRows) + Send>;
 
 /// Run-time controls that are not hyperparameters.
 #[derive(Default)]
@@ -91,16 +109,33 @@ pub struct TrainControl {
     pub stop: Option<Arc<AtomicBool>>,
     /// Called after every mini-batch with (epoch, batches done in the epoch, batches in the epoch).
     pub on_batch: Option<BatchCallback>,
+    /// Called with each batch of the test channel while the final model scores it.
+    pub on_test_batch: Option<TestBatchCallback>,
 }
 
 /// Data of a training run. Rows must have `feature_dim` columns and no empty rows.
 pub struct TrainData<'a> {
     /// Training documents.
-    pub train: &'a SparseRows,
+    pub train: Channel<'a>,
     /// Validation documents, which drive early stopping when given.
-    pub validation: Option<&'a SparseRows>,
+    pub validation: Option<Channel<'a>>,
     /// Test documents, scored once with the final model.
-    pub test: Option<&'a SparseRows>,
+    pub test: Option<Channel<'a>>,
+}
+
+impl<'a> TrainData<'a> {
+    /// Data whose channels are all in memory.
+    pub fn in_memory(
+        train: &'a SparseRows,
+        validation: Option<&'a SparseRows>,
+        test: Option<&'a SparseRows>,
+    ) -> Self {
+        Self {
+            train: Channel::Memory(train),
+            validation: validation.map(Channel::Memory),
+            test: test.map(Channel::Memory),
+        }
+    }
 }
 
 /// Result of a training run.
@@ -135,6 +170,14 @@ pub enum TrainError {
     /// The training channel contains no document.
     #[error("the train channel contains no non-empty document")]
     NoTrainingData,
+    /// A streamed channel could not be read.
+    #[error("cannot read the {channel} channel: {source}")]
+    Input {
+        /// Channel name.
+        channel: &'static str,
+        /// The reader's error.
+        source: StreamError,
+    },
     /// The loss became NaN or infinite.
     #[error(
         "training diverged: the loss became {value} in epoch {epoch}, batch {batch}; \
@@ -159,18 +202,25 @@ pub enum TrainError {
 /// Trains a network on `data` with `config`, in the caller's rayon pool.
 pub fn train(
     config: &TrainConfig,
-    data: &TrainData<'_>,
+    data: TrainData<'_>,
     mut control: TrainControl,
 ) -> Result<TrainOutcome, TrainError> {
-    // 1. Check the data against the network shape.
+    let TrainData {
+        train: mut train_channel,
+        validation: mut validation_channel,
+        test: mut test_channel,
+    } = data;
+
+    // 1. Check the in-memory data against the network shape; streamed chunks are checked as
+    // they arrive.
     let feature_dim = config.network.feature_dim;
     let channels = [
-        ("train", Some(data.train)),
-        ("validation", data.validation),
-        ("test", data.test),
+        ("train", Some(&train_channel)),
+        ("validation", validation_channel.as_ref()),
+        ("test", test_channel.as_ref()),
     ];
     for (channel, rows) in channels {
-        if let Some(rows) = rows {
+        if let Some(Channel::Memory(rows)) = rows {
             if rows.n_cols() != feature_dim {
                 return Err(TrainError::FeatureDim {
                     channel,
@@ -180,8 +230,7 @@ pub fn train(
             }
         }
     }
-    let n_train = data.train.n_rows();
-    if n_train == 0 {
+    if train_channel.documents() == Some(0) {
         return Err(TrainError::NoTrainingData);
     }
 
@@ -196,36 +245,35 @@ pub fn train(
     let num_topics = config.network.num_topics;
     let mut early_stopping =
         EarlyStopping::new(config.tolerance, config.num_patience_epochs, config.epochs);
-    let monitored = if data.validation.is_some() {
+    let monitored = if validation_channel.is_some() {
         "validation"
     } else {
         "train"
     };
-    if data.validation.is_none() {
+    if validation_channel.is_none() {
         info!("No validation channel: early stopping monitors the training loss.");
     }
 
     let mut history = Vec::new();
     let mut best: Option<(usize, f64, ParamSet, ParamSet)> = None;
     let mut interrupted = false;
-    let mut indices: Vec<usize> = (0..n_train).collect();
-    let epoch_size = ((config.sub_sample * n_train as f64).ceil() as usize).clamp(1, n_train);
+    let mut memory_order = match &train_channel {
+        Channel::Memory(rows) => Some(MemoryOrder::new(rows.n_rows())),
+        Channel::Stream(_) => None,
+    };
     let mut eps = Vec::new();
 
     // 3. Epoch loop.
     'epochs: for epoch in 1..=config.epochs {
         info!("# Starting training for epoch {epoch}");
         let started = Instant::now();
-        indices.shuffle(&mut rng);
-        let mut chosen = indices[..epoch_size].to_vec();
-        if epoch_size < n_train {
-            // Keep the file order within the drawn subset for locality; the batches are still random.
-            chosen.sort_unstable();
-            chosen.shuffle(&mut rng);
-        }
-        let n_batches = chosen.len().div_ceil(config.mini_batch_size);
+        let mut batches =
+            EpochBatches::start(config, &mut train_channel, &mut memory_order, &mut rng)?;
+        let n_batches = batches.estimated_batches(config);
+        let mut done = 0usize;
+        let mut documents = 0usize;
         let mut sums = LossSums::default();
-        for (b, batch_rows) in chosen.chunks(config.mini_batch_size).enumerate() {
+        loop {
             if control
                 .stop
                 .as_ref()
@@ -233,12 +281,17 @@ pub fn train(
             {
                 warn!(
                     "Stop requested: ending training in epoch {epoch} before batch {}.",
-                    b + 1
+                    done + 1
                 );
                 interrupted = true;
                 break 'epochs;
             }
-            let batch = data.train.select(batch_rows);
+            let Some(batch) = batches
+                .next_batch(&mut rng)
+                .map_err(|e| input_error("train", feature_dim, e))?
+            else {
+                break;
+            };
             fill_normal(&mut eps, batch.n_rows() * num_topics, &mut rng);
             let step = network.train_step(&batch, &eps, &mut grads, &mut workspace)?;
             let total = step.recons + step.kld;
@@ -247,28 +300,33 @@ pub fn train(
             if !total.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
-                    batch: b + 1,
+                    batch: done + 1,
                     value: total,
                 });
             }
             sums.add(&step);
             optimizer.step(&mut network.params, &grads);
+            done += 1;
+            documents += batch.n_rows();
             if let Some(callback) = control.on_batch.as_mut() {
-                callback(epoch, b + 1, n_batches);
+                callback(epoch, done, n_batches);
             }
+        }
+        drop(batches);
+        if documents == 0 {
+            return Err(TrainError::NoTrainingData);
         }
         let train_seconds = started.elapsed().as_secs_f64();
         if !network.params.all_finite() {
             return Err(TrainError::Diverged {
                 epoch,
-                batch: n_batches,
+                batch: done,
                 value: f64::NAN,
             });
         }
         let train_loss = per_document(&sums);
         info!(
-            "# Finished training epoch {epoch} on {} examples from {n_batches} batches, each of size {}.",
-            chosen.len(),
+            "# Finished training epoch {epoch} on {documents} examples from {done} batches, each of size {}.",
             config.mini_batch_size
         );
         log_losses("", &train_loss);
@@ -279,14 +337,15 @@ pub fn train(
 
         // 4. Validation and early stopping.
         let val_started = Instant::now();
-        let validation = match data.validation {
-            Some(rows) => Some(score_channel(
+        let validation = match validation_channel.as_mut() {
+            Some(channel) => Some(score_channel(
                 "validation",
                 epoch,
                 &network,
-                rows,
+                channel,
                 config,
                 &mut workspace,
+                None,
             )?),
             None => None,
         };
@@ -295,7 +354,7 @@ pub fn train(
         if !current.is_finite() {
             return Err(TrainError::Diverged {
                 epoch,
-                batch: n_batches,
+                batch: done,
                 value: current,
             });
         }
@@ -317,7 +376,7 @@ pub fn train(
         let seconds = started.elapsed().as_secs_f64();
         history.push(EpochRecord {
             epoch,
-            documents: chosen.len(),
+            documents,
             train: train_loss,
             validation,
             seconds,
@@ -331,7 +390,7 @@ pub fn train(
         info!(
             "#throughput_metric: host={}, train throughput={:.2} records/second",
             config.host,
-            chosen.len() as f64 / train_seconds.max(1e-9)
+            documents as f64 / train_seconds.max(1e-9)
         );
         if decision.stop {
             info!(
@@ -349,14 +408,15 @@ pub fn train(
     info!("Best model based on early stopping at epoch {best_epoch}. Best loss: {best_loss}");
     network.params = params;
     network.running = running;
-    let test = match data.test {
-        Some(rows) => Some(score_channel(
+    let test = match test_channel.as_mut() {
+        Some(channel) => Some(score_channel(
             "test",
             best_epoch,
             &network,
-            rows,
+            channel,
             config,
             &mut workspace,
+            control.on_test_batch.as_mut(),
         )?),
         None => None,
     };
@@ -367,6 +427,101 @@ pub fn train(
         test,
         interrupted,
     })
+}
+
+/// Mini-batches of one training epoch.
+enum EpochBatches<'s, 'a> {
+    /// An in-memory channel: the drawn documents in shuffled order.
+    Memory {
+        rows: &'a SparseRows,
+        chosen: Vec<usize>,
+        next: usize,
+        batch_size: usize,
+    },
+    /// A streamed channel, mixed by the shuffle buffer.
+    Stream {
+        batches: StreamBatches<'s>,
+        documents: Option<usize>,
+    },
+}
+
+impl<'s, 'a> EpochBatches<'s, 'a> {
+    fn start(
+        config: &TrainConfig,
+        channel: &'s mut Channel<'a>,
+        memory_order: &mut Option<MemoryOrder>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self, TrainError> {
+        match channel {
+            Channel::Memory(rows) => {
+                let n = rows.n_rows();
+                let epoch_size = ((config.sub_sample * n as f64).ceil() as usize).clamp(1, n);
+                let order = memory_order.get_or_insert_with(|| MemoryOrder::new(n));
+                Ok(EpochBatches::Memory {
+                    rows,
+                    chosen: order.draw(epoch_size, rng),
+                    next: 0,
+                    batch_size: config.mini_batch_size,
+                })
+            }
+            Channel::Stream(stream) => {
+                let documents = stream.documents();
+                let batches = StreamBatches::start(
+                    &mut **stream,
+                    config.network.feature_dim,
+                    config.mini_batch_size,
+                    config.sub_sample,
+                    config.shuffle_buffer,
+                )
+                .map_err(|source| TrainError::Input {
+                    channel: "train",
+                    source,
+                })?;
+                Ok(EpochBatches::Stream { batches, documents })
+            }
+        }
+    }
+
+    /// Returns the number of batches of the epoch, estimated for a streamed channel.
+    fn estimated_batches(&self, config: &TrainConfig) -> usize {
+        match self {
+            EpochBatches::Memory { chosen, .. } => chosen.len().div_ceil(config.mini_batch_size),
+            EpochBatches::Stream { documents, .. } => documents.map_or(0, |n| {
+                ((n as f64 * config.sub_sample).ceil() as usize).div_ceil(config.mini_batch_size)
+            }),
+        }
+    }
+
+    fn next_batch(&mut self, rng: &mut ChaCha8Rng) -> Result<Option<SparseRows>, BatchError> {
+        match self {
+            EpochBatches::Memory {
+                rows,
+                chosen,
+                next,
+                batch_size,
+            } => {
+                if *next >= chosen.len() {
+                    return Ok(None);
+                }
+                let end = (*next + *batch_size).min(chosen.len());
+                let batch = rows.select(&chosen[*next..end]);
+                *next = end;
+                Ok(Some(batch))
+            }
+            EpochBatches::Stream { batches, .. } => batches.next_batch(rng),
+        }
+    }
+}
+
+fn input_error(channel: &'static str, expected: usize, error: BatchError) -> TrainError {
+    match error {
+        BatchError::Stream(source) => TrainError::Input { channel, source },
+        BatchError::FeatureDim { found } => TrainError::FeatureDim {
+            channel,
+            found,
+            expected,
+        },
+    }
 }
 
 /// Computes the per-document loss of `rows` in inference mode.
@@ -383,41 +538,90 @@ pub fn evaluate(
     seed: u64,
     workspace: &mut Workspace,
 ) -> Result<LossRecord, crate::network::NetworkError> {
+    let mut channel = Channel::Memory(rows);
+    match evaluate_channel(network, &mut channel, batch_size, seed, workspace, None) {
+        Ok(loss) => Ok(loss),
+        Err(TrainError::Network(error)) => Err(error),
+        Err(other) => unreachable!("an in-memory channel has no read errors: {other}"),
+    }
+}
+
+/// Computes the per-document loss of a channel in inference mode, as [`evaluate`] does;
+/// a streamed channel gives the same batches, and so the same loss, as the same documents
+/// in memory. `on_batch` sees every batch with the network.
+///
+/// # Errors
+/// [`TrainError::Input`] when a streamed channel cannot be read, and
+/// [`TrainError::Network`] when its rows do not fit the network.
+pub fn evaluate_channel(
+    network: &Network,
+    channel: &mut Channel<'_>,
+    batch_size: usize,
+    seed: u64,
+    workspace: &mut Workspace,
+    mut on_batch: Option<&mut TestBatchCallback>,
+) -> Result<LossRecord, TrainError> {
+    let feature_dim = network.config.feature_dim;
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_e7a1_0000_0001);
     let mut sums = LossSums::default();
     let mut eps = Vec::new();
-    let all: Vec<usize> = (0..rows.n_rows()).collect();
-    for chunk in all.chunks(batch_size.max(1)) {
-        let batch = rows.select(chunk);
+    let mut batches =
+        OrderedBatches::start(channel, batch_size).map_err(|source| TrainError::Input {
+            channel: "evaluation",
+            source,
+        })?;
+    while let Some(batch) = batches
+        .next_batch(feature_dim)
+        .map_err(|e| input_error("evaluation", feature_dim, e))?
+    {
         fill_normal(
             &mut eps,
             batch.n_rows() * network.config.num_topics,
             &mut rng,
         );
         sums.add(&network.eval_loss(&batch, &eps, workspace)?);
+        if let Some(callback) = on_batch.as_mut() {
+            callback(network, &batch);
+        }
     }
     Ok(per_document(&sums))
 }
 
 /// Evaluates one channel and logs its loss lines and its `#quality_metric` line.
 fn score_channel(
-    channel: &str,
+    channel_name: &'static str,
     epoch: usize,
     network: &Network,
-    rows: &SparseRows,
+    channel: &mut Channel<'_>,
     config: &TrainConfig,
     workspace: &mut Workspace,
-) -> Result<LossRecord, crate::network::NetworkError> {
-    let loss = evaluate(
+    on_batch: Option<&mut TestBatchCallback>,
+) -> Result<LossRecord, TrainError> {
+    let loss = evaluate_channel(
         network,
-        rows,
+        channel,
         config.mini_batch_size,
         config.seed,
         workspace,
-    )?;
-    log_losses(&format!("{channel} "), &loss);
+        on_batch,
+    )
+    .map_err(|error| match error {
+        TrainError::Input { source, .. } => TrainError::Input {
+            channel: channel_name,
+            source,
+        },
+        TrainError::FeatureDim {
+            found, expected, ..
+        } => TrainError::FeatureDim {
+            channel: channel_name,
+            found,
+            expected,
+        },
+        other => other,
+    })?;
+    log_losses(&format!("{channel_name} "), &loss);
     info!(
-        "#quality_metric: host={}, epoch={epoch}, {channel} total_loss <loss>={}",
+        "#quality_metric: host={}, epoch={epoch}, {channel_name} total_loss <loss>={}",
         config.host, loss.total
     );
     Ok(loss)

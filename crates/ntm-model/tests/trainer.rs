@@ -4,8 +4,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use ntm_formats::SparseRows;
+use ntm_model::batches::{Channel, RowStream, StreamError};
 use ntm_model::hyperparams::Hyperparameters;
-use ntm_model::trainer::{train, TrainConfig, TrainControl, TrainData, TrainError};
+use ntm_model::trainer::{
+    evaluate, evaluate_channel, train, TrainConfig, TrainControl, TrainData, TrainError,
+    TrainOutcome,
+};
+use ntm_model::Workspace;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -48,17 +53,15 @@ fn run(
     train_rows: &SparseRows,
     validation: Option<&SparseRows>,
 ) -> ntm_model::trainer::TrainOutcome {
-    let data = TrainData {
-        train: train_rows,
-        validation,
-        test: None,
-    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
         .expect("thread pool");
-    pool.install(|| train(config, &data, TrainControl::default()))
-        .expect("training succeeds")
+    pool.install(|| {
+        let data = TrainData::in_memory(train_rows, validation, None);
+        train(config, data, TrainControl::default())
+    })
+    .expect("training succeeds")
 }
 
 #[test]
@@ -133,16 +136,12 @@ fn patience_stops_on_a_flat_loss() {
 #[test]
 fn stop_request_before_first_epoch_writes_no_model() {
     let rows = block_corpus(64, 7);
-    let data = TrainData {
-        train: &rows,
-        validation: None,
-        test: None,
-    };
+    let data = TrainData::in_memory(&rows, None, None);
     let control = TrainControl {
         stop: Some(Arc::new(AtomicBool::new(true))),
-        on_batch: None,
+        ..TrainControl::default()
     };
-    let result = train(&config(3, 0), &data, control);
+    let result = train(&config(3, 0), data, control);
     assert!(
         matches!(result, Err(TrainError::StoppedBeforeFirstEpoch)),
         "{result:?}"
@@ -152,12 +151,8 @@ fn stop_request_before_first_epoch_writes_no_model() {
 #[test]
 fn wrong_width_is_rejected_before_training() {
     let rows = SparseRows::new(VOCAB + 1);
-    let data = TrainData {
-        train: &rows,
-        validation: None,
-        test: None,
-    };
-    let error = train(&config(1, 0), &data, TrainControl::default()).expect_err("width mismatch");
+    let data = TrainData::in_memory(&rows, None, None);
+    let error = train(&config(1, 0), data, TrainControl::default()).expect_err("width mismatch");
     let message = error.to_string();
     assert!(
         message.contains("21") && message.contains("20"),
@@ -178,4 +173,173 @@ fn recovers_the_four_blocks() {
         })
         .count();
     assert!(matched >= 3, "only {matched} topics match a block: {top:?}");
+}
+
+/// A channel streamed from memory in chunks of `chunk_rows`, counting its passes; it fails
+/// in pass `fail_in_pass` when that is set.
+struct ChunkedStream {
+    rows: SparseRows,
+    chunk_rows: usize,
+    next_row: usize,
+    passes: usize,
+    fail_in_pass: Option<usize>,
+}
+
+impl ChunkedStream {
+    fn new(rows: SparseRows, chunk_rows: usize) -> Self {
+        Self {
+            rows,
+            chunk_rows,
+            next_row: 0,
+            passes: 0,
+            fail_in_pass: None,
+        }
+    }
+}
+
+impl RowStream for ChunkedStream {
+    fn start_pass(&mut self) -> Result<(), StreamError> {
+        self.passes += 1;
+        self.next_row = 0;
+        Ok(())
+    }
+
+    fn next_chunk(&mut self) -> Result<Option<SparseRows>, StreamError> {
+        if self.fail_in_pass == Some(self.passes) && self.next_row > 0 {
+            return Err("record 9 of part-2.rec is truncated".into());
+        }
+        let end = (self.next_row + self.chunk_rows).min(self.rows.n_rows());
+        if self.next_row >= end {
+            return Ok(None);
+        }
+        let chosen: Vec<usize> = (self.next_row..end).collect();
+        self.next_row = end;
+        Ok(Some(self.rows.select(&chosen)))
+    }
+
+    fn documents(&self) -> Option<usize> {
+        Some(self.rows.n_rows())
+    }
+}
+
+fn run_streamed(
+    config: &TrainConfig,
+    stream: &mut ChunkedStream,
+) -> Result<TrainOutcome, TrainError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("thread pool");
+    pool.install(|| {
+        let data = TrainData {
+            train: Channel::Stream(stream),
+            validation: None,
+            test: None,
+        };
+        train(config, data, TrainControl::default())
+    })
+}
+
+#[test]
+fn streamed_epoch_uses_every_document_once() {
+    let rows = block_corpus(203, 3);
+    let mut config = config(3, 5);
+    config.shuffle_buffer = 40;
+    let mut stream = ChunkedStream::new(rows, 17);
+    let outcome = run_streamed(&config, &mut stream).expect("training succeeds");
+    assert_eq!(stream.passes, 3, "one pass per epoch");
+    for epoch in &outcome.history {
+        assert_eq!(epoch.documents, 203, "epoch {}", epoch.epoch);
+    }
+    let losses: Vec<f64> = outcome.history.iter().map(|e| e.train.total).collect();
+    assert!(losses[2] < losses[0], "the loss falls: {losses:?}");
+}
+
+#[test]
+fn streamed_training_is_deterministic() {
+    let rows = block_corpus(150, 4);
+    let mut config = config(2, 8);
+    config.shuffle_buffer = 32;
+    let first = run_streamed(&config, &mut ChunkedStream::new(rows.clone(), 9)).expect("first run");
+    let second =
+        run_streamed(&config, &mut ChunkedStream::new(rows.clone(), 9)).expect("second run");
+    assert!(
+        first.network.params == second.network.params,
+        "same seed, same weights"
+    );
+    config.seed = 9;
+    let other = run_streamed(&config, &mut ChunkedStream::new(rows, 9)).expect("other seed");
+    assert!(
+        first.network.params != other.network.params,
+        "another seed, other weights"
+    );
+}
+
+#[test]
+fn streamed_sub_sample_keeps_a_share() {
+    let rows = block_corpus(400, 6);
+    let mut config = config(2, 1);
+    config.sub_sample = 0.5;
+    let mut stream = ChunkedStream::new(rows, 64);
+    let outcome = run_streamed(&config, &mut stream).expect("training succeeds");
+    for epoch in &outcome.history {
+        assert!(
+            (150..=250).contains(&epoch.documents),
+            "epoch {} trained on {} of 400 documents",
+            epoch.epoch,
+            epoch.documents
+        );
+    }
+}
+
+#[test]
+fn streamed_read_error_names_channel() {
+    let rows = block_corpus(100, 2);
+    let mut stream = ChunkedStream::new(rows, 10);
+    stream.fail_in_pass = Some(2);
+    let error = run_streamed(&config(3, 0), &mut stream).expect_err("the second pass fails");
+    let message = error.to_string();
+    assert!(
+        matches!(
+            error,
+            TrainError::Input {
+                channel: "train",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(message.contains("part-2.rec"), "{message}");
+}
+
+#[test]
+fn streamed_chunk_of_wrong_width_is_rejected() {
+    let mut stream = ChunkedStream::new(SparseRows::new(VOCAB + 3), 10);
+    stream.rows.push_row(&[1], &[2.0]);
+    let error = run_streamed(&config(1, 0), &mut stream).expect_err("width mismatch");
+    assert!(
+        matches!(
+            error,
+            TrainError::FeatureDim {
+                channel: "train",
+                found: 23,
+                expected: 20
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn streamed_evaluation_equals_in_memory() {
+    let rows = block_corpus(97, 12);
+    let outcome = run(&config(2, 3), &rows, None);
+    let mut workspace = Workspace::default();
+    let in_memory = evaluate(&outcome.network, &rows, 32, 3, &mut workspace).expect("in memory");
+    let mut stream = ChunkedStream::new(rows, 7);
+    let mut channel = Channel::Stream(&mut stream);
+    let streamed = evaluate_channel(&outcome.network, &mut channel, 32, 3, &mut workspace, None)
+        .expect("streamed");
+    assert_eq!(in_memory.total.to_bits(), streamed.total.to_bits());
+    assert_eq!(in_memory.kld.to_bits(), streamed.kld.to_bits());
 }

@@ -4,7 +4,8 @@
 //! - `input/config/hyperparameters.json`: the job's hyperparameters, every value a string;
 //! - `input/config/inputdataconfig.json`: per channel, its `ContentType` and `TrainingInputMode`;
 //! - `input/config/resourceconfig.json`: `current_host`, the name used in metric lines;
-//! - `input/data/<channel>/`: the channel files in File mode.
+//! - `input/data/<channel>/`: the channel files in File mode, or the FIFOs
+//!   `input/data/<channel>_<epoch>` in Pipe mode, one per pass.
 //!
 //! The model's files are written unpacked into `model/` (SageMaker archives that folder as
 //! `model.tar.gz`). A failure writes its reason to `output/failure` and exits non-zero.
@@ -22,7 +23,7 @@ use ntm_formats::ContentType;
 use serde::Deserialize;
 use tracing::{error, info, warn};
 
-use super::train::{self, ChannelContentTypes, TrainArgs};
+use super::train::{self, ChannelSettings, TrainArgs};
 
 /// Host name used when `resourceconfig.json` is absent: SageMaker's first host.
 const DEFAULT_HOST: &str = "algo-1";
@@ -121,12 +122,12 @@ fn run(args: &TrainArgs, root: &Path) -> Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))
         .context("cannot install the SIGTERM handler")?;
 
-    train::container_job(root, values, content_types, host, args.threads, stop)
+    train::container_job(root, values, content_types, host, args, stop)
 }
 
-/// Reads `inputdataconfig.json`: each channel's content type; Pipe mode is rejected.
-fn read_input_data_config(path: &Path) -> Result<ChannelContentTypes> {
-    let mut types = ChannelContentTypes::default();
+/// Reads `inputdataconfig.json`: each channel's content type and input mode.
+fn read_input_data_config(path: &Path) -> Result<ChannelSettings> {
+    let mut types = ChannelSettings::default();
     if !path.is_file() {
         info!(
             "{} not found: detecting each channel file's format",
@@ -139,16 +140,20 @@ fn read_input_data_config(path: &Path) -> Result<ChannelContentTypes> {
     let channels: BTreeMap<String, ChannelConfig> = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid input data configuration", path.display()))?;
     for (name, channel) in channels {
-        if let Some(mode) = &channel.training_input_mode {
-            if mode.eq_ignore_ascii_case("pipe") {
-                bail!(
-                    "channel {name} uses TrainingInputMode Pipe, which this version of ntm does not read; \
-                     use File or FastFile mode"
-                );
-            }
-        }
         if name == "auxiliary" {
             continue;
+        }
+        match channel.training_input_mode.as_deref() {
+            None => {}
+            Some(mode) if mode.eq_ignore_ascii_case("pipe") => {
+                types.pipe.insert(name.clone());
+            }
+            Some(mode)
+                if mode.eq_ignore_ascii_case("file") || mode.eq_ignore_ascii_case("fastfile") => {}
+            Some(other) => bail!(
+                "{}: channel {name} has TrainingInputMode {other:?}; expected File, FastFile or Pipe",
+                path.display()
+            ),
         }
         if let Some(content_type) = channel
             .content_type

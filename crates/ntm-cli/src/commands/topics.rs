@@ -36,16 +36,20 @@ pub fn topic_block(network: &Network, vocabulary: Option<&[String]>) -> Vec<Stri
     lines
 }
 
-/// Mean NPMI of the top 10 words per topic by document co-occurrence in `reference`.
-pub fn npmi_at_10(network: &Network, reference: &SparseRows) -> f64 {
+/// Returns the top 10 word ids of every topic, by decoder weight.
+pub fn top_10(network: &Network) -> Vec<Vec<u32>> {
     let config = &network.config;
-    let top = top_word_ids(
+    top_word_ids(
         network.decoder_weight(),
         config.feature_dim,
         config.num_topics,
         10,
-    );
-    npmi_coherence(&top, reference).overall
+    )
+}
+
+/// Mean NPMI of the given top words per topic by document co-occurrence in `reference`.
+pub fn npmi_of(top: &[Vec<u32>], reference: &SparseRows) -> f64 {
+    npmi_coherence(top, reference).overall
 }
 
 /// Summary line with TU@10 and topic diversity at 25, the figures topic-model comparisons quote.

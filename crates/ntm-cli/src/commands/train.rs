@@ -1,19 +1,21 @@
 //! `ntm train`: train a model on SageMaker NTM channels.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use ntm_formats::{ContentType, SparseRows};
 use ntm_model::artifact::ModelArtifact;
 use ntm_model::hyperparams::Hyperparameters;
+use ntm_model::network::Network;
 use ntm_model::trainer::{self, TrainConfig, TrainControl, TrainData};
 use tracing::info;
 
+use super::channels::{self, ChannelInput, PipeStream};
 use super::topics;
 
 /// Arguments of `ntm train`. Every SageMaker hyperparameter is also a flag, with `-`
@@ -43,6 +45,13 @@ pub struct TrainArgs {
     /// the same model bit for bit; another thread count can change the last digits.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Memory for channels held in memory, in MiB, all channels together. A channel that does
+    /// not fit is streamed from disk on every epoch, with a bounded shuffle buffer.
+    #[arg(long, env = "NTM_IN_MEMORY_LIMIT_MB", default_value_t = 512)]
+    pub in_memory_limit_mb: usize,
+    /// Documents in the shuffle buffer of a streamed training channel.
+    #[arg(long, env = "NTM_SHUFFLE_BUFFER", default_value_t = trainer::DEFAULT_SHUFFLE_BUFFER)]
+    pub shuffle_buffer: usize,
 
     /// Vocabulary size (columns of the data). Defaults to the line count of auxiliary/vocab.txt.
     #[arg(long)]
@@ -119,9 +128,9 @@ impl TrainArgs {
 
 /// Channels, vocabulary and settings read from a data folder.
 pub struct LoadedChannels {
-    pub train: SparseRows,
-    pub validation: Option<SparseRows>,
-    pub test: Option<SparseRows>,
+    pub train: ChannelInput,
+    pub validation: Option<ChannelInput>,
+    pub test: Option<ChannelInput>,
     pub vocabulary: Option<Vec<String>>,
     pub tokenizer: Option<serde_json::Value>,
 }
@@ -138,10 +147,12 @@ enum ModelOutput {
 struct TrainJob {
     data: PathBuf,
     values: BTreeMap<String, String>,
-    content_types: ChannelContentTypes,
+    channels: ChannelSettings,
     output: ModelOutput,
     host: String,
     threads: usize,
+    in_memory_limit_mb: usize,
+    shuffle_buffer: usize,
     stop: Option<Arc<AtomicBool>>,
 }
 
@@ -177,29 +188,39 @@ fn job_from_args(args: &TrainArgs, data: &Path, output: &Path) -> Result<TrainJo
     Ok(TrainJob {
         data: data.to_path_buf(),
         values,
-        content_types: ChannelContentTypes {
+        channels: ChannelSettings {
             default,
-            per_channel: BTreeMap::new(),
+            ..ChannelSettings::default()
         },
         output: ModelOutput::Archive(output.to_path_buf()),
         host: "algo-1".to_owned(),
         threads: args.threads,
+        in_memory_limit_mb: args.in_memory_limit_mb,
+        shuffle_buffer: args.shuffle_buffer,
         stop: None,
     })
 }
 
-/// Content types of the channels: one per channel name, else a default, else detection.
+/// Content type and input mode of each channel.
 #[derive(Debug, Clone, Default)]
-pub struct ChannelContentTypes {
-    /// Type for channels without their own; `None` detects each file's format.
+pub struct ChannelSettings {
+    /// Content type of channels without their own; `None` detects each file's format.
     pub default: Option<ContentType>,
-    /// Types by channel name, as SageMaker's `inputdataconfig.json` gives them.
+    /// Content types by channel name, as SageMaker's `inputdataconfig.json` gives them.
     pub per_channel: BTreeMap<String, ContentType>,
+    /// Channels declared in Pipe mode. A channel not declared is also read in Pipe mode when
+    /// its folder is missing and its first FIFO `<name>_0` exists.
+    pub pipe: BTreeSet<String>,
 }
 
-impl ChannelContentTypes {
-    fn get(&self, channel: &str) -> Option<ContentType> {
+impl ChannelSettings {
+    fn content_type(&self, channel: &str) -> Option<ContentType> {
         self.per_channel.get(channel).copied().or(self.default)
+    }
+
+    fn is_pipe(&self, data: &Path, channel: &str) -> bool {
+        self.pipe.contains(channel)
+            || (!data.join(channel).exists() && channels::has_pipe(data, channel))
     }
 }
 
@@ -225,7 +246,15 @@ fn run_job(job: TrainJob) -> Result<()> {
     );
 
     // 2. Channels.
-    let channels = load_channels(&job.data, &job.content_types, hyperparameters.feature_dim)?;
+    let mut config = TrainConfig::from_hyperparameters(&hyperparameters, &job.host);
+    config.shuffle_buffer = job.shuffle_buffer.max(1);
+    let mut channels = load_channels(
+        &job.data,
+        &job.channels,
+        hyperparameters.feature_dim,
+        job.in_memory_limit_mb.saturating_mul(1 << 20),
+        job.stop.clone(),
+    )?;
 
     // 3. Train.
     let output_dir = match &job.output {
@@ -233,7 +262,6 @@ fn run_job(job: TrainJob) -> Result<()> {
     };
     fs::create_dir_all(output_dir)
         .with_context(|| format!("cannot create output folder {}", output_dir.display()))?;
-    let config = TrainConfig::from_hyperparameters(&hyperparameters, &job.host);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(job.threads)
         .build()
@@ -242,16 +270,18 @@ fn run_job(job: TrainJob) -> Result<()> {
         "Training with {} worker threads.",
         pool.current_num_threads()
     );
+    let test_words = Arc::new(Mutex::new(TestWordCounts::default()));
     let data = TrainData {
-        train: &channels.train,
-        validation: channels.validation.as_ref(),
-        test: channels.test.as_ref(),
+        train: channels.train.as_channel(),
+        validation: channels.validation.as_mut().map(ChannelInput::as_channel),
+        test: channels.test.as_mut().map(ChannelInput::as_channel),
     };
     let control = TrainControl {
         stop: job.stop.clone(),
         on_batch: crate::progress::batch_callback(),
+        on_test_batch: Some(TestWordCounts::callback(Arc::clone(&test_words))),
     };
-    let outcome = pool.install(|| trainer::train(&config, &data, control))?;
+    let outcome = pool.install(|| trainer::train(&config, data, control))?;
     if outcome.interrupted {
         info!("Training was stopped; writing the best model of the finished epochs.");
     }
@@ -261,11 +291,16 @@ fn run_job(job: TrainJob) -> Result<()> {
         info!("{line}");
     }
     info!("{}", topics::quality_line(&outcome.network));
-    if let Some(test) = &channels.test {
-        info!(
-            "Topic coherence on the test channel: NPMI@10 {:.4} (document co-occurrence)",
-            topics::npmi_at_10(&outcome.network, test)
-        );
+    if channels.test.is_some() {
+        let counts = test_words
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the test scoring thread panicked"))?;
+        if let Some((top, rows)) = &counts.top_word_rows {
+            info!(
+                "Topic coherence on the test channel: NPMI@10 {:.4} (document co-occurrence)",
+                topics::npmi_of(top, rows)
+            );
+        }
     }
 
     // 5. Write the model.
@@ -300,18 +335,20 @@ fn run_job(job: TrainJob) -> Result<()> {
 pub(super) fn container_job(
     root: &Path,
     values: BTreeMap<String, String>,
-    content_types: ChannelContentTypes,
+    channels: ChannelSettings,
     host: String,
-    threads: usize,
+    args: &TrainArgs,
     stop: Arc<AtomicBool>,
 ) -> Result<()> {
     run_job(TrainJob {
         data: root.join("input").join("data"),
         values,
-        content_types,
+        channels,
         output: ModelOutput::Folder(root.join("model")),
         host,
-        threads,
+        threads: args.threads,
+        in_memory_limit_mb: args.in_memory_limit_mb,
+        shuffle_buffer: args.shuffle_buffer,
         stop: Some(stop),
     })
 }
@@ -350,41 +387,42 @@ fn format_configuration(map: &BTreeMap<String, String>) -> String {
     format!("{{{}}}", entries.join(", "))
 }
 
-/// Reads the channels of a data folder; `train/` is required.
+/// Reads the channels of a data folder; `train/` (or Pipe-mode `train_0`) is required.
+/// Channels are kept in memory within `budget` bytes, all together, and streamed beyond it.
 pub fn load_channels(
     data: &Path,
-    content_types: &ChannelContentTypes,
+    settings: &ChannelSettings,
     feature_dim: usize,
+    budget: usize,
+    stop: Option<Arc<AtomicBool>>,
 ) -> Result<LoadedChannels> {
     if !data.is_dir() {
         bail!("data folder {} does not exist", data.display());
     }
     let train_path = data.join("train");
-    if !train_path.exists() {
+    if !train_path.exists() && !settings.is_pipe(data, "train") {
         bail!(
-            "data folder {} has no train channel (expected a folder {})",
+            "data folder {} has no train channel (expected a folder {}, or the Pipe-mode FIFO train_0)",
             data.display(),
             train_path.display()
         );
     }
-    let train = read_channel(
-        "train",
-        &train_path,
-        content_types.get("train"),
-        feature_dim,
-    )?;
-    let validation = optional_channel(
-        "validation",
-        &data.join("validation"),
-        content_types.get("validation"),
-        feature_dim,
-    )?;
-    let test = optional_channel(
-        "test",
-        &data.join("test"),
-        content_types.get("test"),
-        feature_dim,
-    )?;
+    let mut budget = budget;
+    let mut channel = |name: &'static str| -> Result<Option<ChannelInput>> {
+        let content_type = settings.content_type(name);
+        if settings.is_pipe(data, name) {
+            let stream = PipeStream::new(data, name, content_type, feature_dim, stop.clone());
+            return Ok(Some(ChannelInput::Stream(Box::new(stream))));
+        }
+        let path = data.join(name);
+        if !path.exists() {
+            return Ok(None);
+        }
+        channels::load_file_channel(name, &path, content_type, feature_dim, &mut budget).map(Some)
+    };
+    let train = channel("train")?.context("the train channel is missing")?;
+    let validation = channel("validation")?;
+    let test = channel("test")?;
 
     let vocab_path = data.join("auxiliary").join("vocab.txt");
     let vocabulary = if vocab_path.is_file() {
@@ -418,32 +456,44 @@ pub fn load_channels(
     })
 }
 
-fn optional_channel(
-    name: &'static str,
-    path: &Path,
-    content_type: Option<ContentType>,
-    feature_dim: usize,
-) -> Result<Option<SparseRows>> {
-    if path.exists() {
-        read_channel(name, path, content_type, feature_dim).map(Some)
-    } else {
-        Ok(None)
-    }
+/// Top-word document counts gathered while the final model scores the test channel, so that
+/// NPMI needs no second pass over a streamed channel.
+#[derive(Default)]
+struct TestWordCounts {
+    /// The final model's top 10 word ids per topic, and the test documents restricted to those
+    /// words (every document kept, possibly empty, so the document count stays right).
+    top_word_rows: Option<(Vec<Vec<u32>>, SparseRows)>,
 }
 
-fn read_channel(
-    name: &str,
-    path: &Path,
-    content_type: Option<ContentType>,
-    feature_dim: usize,
-) -> Result<SparseRows> {
-    let data = ntm_formats::read_channel(path, content_type, feature_dim)
-        .with_context(|| format!("cannot read the {name} channel"))?;
-    info!(
-        "{name} channel: {} documents, {} non-zeros, {} empty skipped",
-        data.rows.n_rows(),
-        data.rows.nnz(),
-        data.empty_documents
-    );
-    Ok(data.rows)
+impl TestWordCounts {
+    fn callback(shared: Arc<Mutex<Self>>) -> trainer::TestBatchCallback {
+        let mut keep: Vec<bool> = Vec::new();
+        Box::new(move |network: &Network, batch: &SparseRows| {
+            let Ok(mut counts) = shared.lock() else {
+                return;
+            };
+            let (_, rows) = counts.top_word_rows.get_or_insert_with(|| {
+                let top = topics::top_10(network);
+                keep = vec![false; network.config.feature_dim];
+                for &id in top.iter().flatten() {
+                    keep[id as usize] = true;
+                }
+                (top, SparseRows::new(network.config.feature_dim))
+            });
+            let mut indices = Vec::new();
+            let mut values = Vec::new();
+            for row in 0..batch.n_rows() {
+                indices.clear();
+                values.clear();
+                let (ids, counts) = batch.row(row);
+                for (&id, &count) in ids.iter().zip(counts) {
+                    if keep[id as usize] {
+                        indices.push(id);
+                        values.push(count);
+                    }
+                }
+                rows.push_row(&indices, &values);
+            }
+        })
+    }
 }
