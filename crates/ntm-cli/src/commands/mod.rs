@@ -2,6 +2,7 @@
 
 pub mod container;
 pub mod demo;
+pub mod evaluate;
 pub mod infer;
 pub mod prepare;
 pub mod topics;
