@@ -1,17 +1,17 @@
 //! Occurrence and co-occurrence counts of topic words in a reference corpus.
 //!
 //! Every coherence measure of this crate reads probabilities from one [`CoOccurrence`]:
-//! `p(w) = D(w) / D` and `p(w_i, w_j) = D(w_i, w_j) / D`, where `D` is the number of
-//! counting units (whole documents, or sliding windows over them) and `D(..)` the number
-//! of units that contain the word or both words. Only the words that some topic lists
+//! `p(w) = D(w) / D` and `p(w_i, w_j) = D(w_i, w_j) / D`. `D` is the number of counting
+//! units, which are whole documents or sliding windows over them. `D(..)` is the number
+//! of units that contain the word, or both words. Only the words that some topic lists
 //! are counted, so the cost grows with the corpus and the topic words, not the vocabulary.
 
 use std::collections::HashMap;
 
 use ntm_formats::SparseRows;
 
-/// Largest number of distinct topic words whose pair counts are kept in a dense triangle;
-/// above it, pairs go to a hash map (2,048 words take 16 MiB of pair counts).
+/// Largest number of distinct topic words whose pair counts are kept in a dense triangle.
+/// Above it, pairs go to a hash map, because 2,048 words already take 16 MiB of pair counts.
 const DENSE_PAIR_LIMIT: usize = 2048;
 
 /// Boolean occurrence counts of a fixed set of words over counting units.
@@ -72,11 +72,13 @@ impl CoOccurrence {
     /// `p_boolean_sliding_window` does.
     ///
     /// A document of `n >= window` tokens gives `n - window + 1` windows; a shorter one,
-    /// empty documents included, gives one window holding the whole document. To reproduce
-    /// gensim's numbers, the set of words present is updated as gensim updates it when the
-    /// window moves by one token: the token that leaves is marked absent even when another
-    /// copy of it is still inside the window, and the token that enters is marked present.
-    /// A word repeated within `window` tokens can therefore be missed in some windows.
+    /// empty documents included, gives one window holding the whole document.
+    ///
+    /// To reproduce gensim's numbers, the set of words present is updated the way gensim
+    /// updates it when the window moves by one token. The token that leaves is marked absent,
+    /// even when another copy of it is still inside the window, and the token that enters is
+    /// marked present. A word repeated within `window` tokens can therefore be missed in
+    /// some windows.
     ///
     /// # Panics
     /// When `window` is 0.

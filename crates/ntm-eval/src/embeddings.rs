@@ -122,8 +122,8 @@ impl VocabularyEmbeddings {
         Ok(embeddings)
     }
 
-    /// Builds embeddings from vectors by word id (`None` for a word without a vector); each
-    /// vector is scaled to unit length and a zero vector counts as missing.
+    /// Builds embeddings from vectors by word id, `None` for a word without a vector. Each
+    /// vector is scaled to unit length, and a zero vector counts as missing.
     ///
     /// # Panics
     /// When the vectors differ in dimension.
@@ -182,9 +182,9 @@ pub struct Wetc {
     pub missing_vocabulary_words: usize,
 }
 
-/// Computes word-embedding topic coherence: for each topic, the mean cosine similarity
-/// over the unordered pairs of its top words, as SageMaker NTM reports it (Ding, Nallapati
-/// and Xiang 2018, pairwise form); the overall WETC is the mean over topics. Words
+/// Computes word-embedding topic coherence as SageMaker NTM reports it, in the pairwise form
+/// of Ding, Nallapati and Xiang (2018). A topic scores the mean cosine similarity over the
+/// unordered pairs of its top words, and the overall WETC is the mean over topics. Words
 /// without a vector are skipped and counted in [`Wetc::missing_top_words`].
 pub fn wetc(top_ids: &[Vec<u32>], embeddings: &VocabularyEmbeddings) -> Wetc {
     let mut missing_top_words = 0;

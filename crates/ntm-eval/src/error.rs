@@ -21,7 +21,7 @@ pub enum EvalError {
         path: PathBuf,
         /// Line number, from 1.
         line: usize,
-        /// What is wrong and what is expected.
+        /// The problem and the expected input.
         message: String,
     },
     /// A word of a tokenised-documents file is not in the model's vocabulary.

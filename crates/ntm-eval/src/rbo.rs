@@ -2,9 +2,8 @@
 
 use serde::Serialize;
 
-/// Default persistence `p` of rank-biased overlap. 0.9 is the default of the inverted RBO
-/// in contextualized-topic-models (Bianchi et al. 2021), the usual reference for IRBO;
-/// OCTIS documents 1.0 for its own metric.
+/// Default persistence `p` of rank-biased overlap: the default of the `InvertedRBO` measure
+/// in contextualized-topic-models (Bianchi et al. 2021). OCTIS documents 1.0 for its own.
 pub const DEFAULT_RBO_WEIGHT: f64 = 0.9;
 
 /// Inverted RBO of a set of topics.
@@ -40,6 +39,7 @@ pub fn rank_biased_overlap(a: &[u32], b: &[u32], p: f64) -> f64 {
     if k == 0 {
         return 0.0;
     }
+
     let mut seen_a = std::collections::HashSet::new();
     let mut seen_b = std::collections::HashSet::new();
     let mut overlap = 0usize;
@@ -60,6 +60,7 @@ pub fn rank_biased_overlap(a: &[u32], b: &[u32], p: f64) -> f64 {
             agreement * p.powi(d as i32 + 1)
         };
     }
+
     if p == 1.0 {
         return weighted_sum / k as f64;
     }

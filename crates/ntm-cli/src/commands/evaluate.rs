@@ -42,8 +42,8 @@ pub struct EvaluateArgs {
     /// Noise samples per document in the perplexity's ELBO estimate.
     #[arg(long, default_value_t = 1)]
     pub perplexity_samples: usize,
-    /// Seed of the perplexity's noise; the model's training seed when absent, so one sample
-    /// on the test channel reproduces the test loss of training.
+    /// Seed of the perplexity's noise. Without it, the model's training seed is used, so one
+    /// sample on the test channel reproduces the test loss of training.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Persistence p of the rank-biased overlap behind inverted RBO, in (0, 1].
@@ -221,7 +221,8 @@ fn read_channel(path: &Path, vocab_size: usize) -> Result<SparseRows> {
     Ok(rows)
 }
 
-/// Returns the `seed` hyperparameter the model was trained with.
+/// Returns the `seed` hyperparameter the model was trained with, or its default 0 when the
+/// model does not record one.
 fn training_seed(artifact: &ModelArtifact) -> Result<u64> {
     match artifact.metadata.hyperparameters.get("seed") {
         Some(text) => text.parse().with_context(|| {
@@ -282,6 +283,7 @@ fn render_text(report: &EvaluationReport) -> String {
     let pick = |scores: &Option<ntm_eval::TopicScores>, k: usize| {
         scores.as_ref().and_then(|s| s.per_topic.get(k).copied())
     };
+
     let mut out = String::new();
     out.push_str(&format!(
         "Topic metrics on the top {} words against {} reference documents\n",
@@ -291,6 +293,7 @@ fn render_text(report: &EvaluationReport) -> String {
         "{:>5} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}  top words\n",
         "topic", "TU", "NPMI", "u_mass", "c_npmi", "c_v", "WETC"
     ));
+
     for (k, words) in report.topic_words.iter().enumerate() {
         let row = [
             m.topic_uniqueness.per_topic.get(k).copied(),
@@ -323,6 +326,7 @@ fn render_text(report: &EvaluationReport) -> String {
         cell(m.c_v.as_ref().map(|s| s.overall)),
         cell(m.wetc.as_ref().and_then(|w| w.overall)),
     ));
+
     out.push_str(&format!("topic diversity: {:.4}\n", m.topic_diversity));
     out.push_str(&format!(
         "inverted RBO (p = {}): {:.4}\n",
