@@ -41,6 +41,7 @@ fn demo_prints_twenty_topics() {
             "document-ids",
             "summary.json",
             "test",
+            "tokens",
             "train",
             "validation"
         ]

@@ -192,6 +192,7 @@ fn prepare_refuses_existing_channels_without_force() {
             "document-ids",
             "summary.json",
             "test",
+            "tokens",
             "train",
             "validation"
         ]
@@ -213,7 +214,13 @@ fn prepare_refuses_existing_channels_without_force() {
     run.assert_success();
     assert_eq!(
         entries(&channels),
-        ["auxiliary", "document-ids", "summary.json", "train"]
+        [
+            "auxiliary",
+            "document-ids",
+            "summary.json",
+            "tokens",
+            "train"
+        ]
     );
     assert_eq!(
         common::read_lines(&train_file).len(),

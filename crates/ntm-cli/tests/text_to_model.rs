@@ -47,6 +47,7 @@ fn prepare_writes_channel_layout_and_counts() {
             "document-ids",
             "summary.json",
             "test",
+            "tokens",
             "train",
             "validation"
         ]

@@ -2,8 +2,10 @@
 
 use std::collections::HashMap;
 
+use serde::Serialize;
+
 /// Topic uniqueness per topic and overall.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TopicUniqueness {
     /// TU of each topic, in topic order.
     pub per_topic: Vec<f64>,

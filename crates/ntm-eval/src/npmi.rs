@@ -2,16 +2,11 @@
 
 use ntm_formats::SparseRows;
 
+use crate::coherence::TopicScores;
 use crate::diversity::mean;
 
-/// NPMI per topic and overall.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NpmiScores {
-    /// Mean pairwise NPMI of each topic's top words, in topic order.
-    pub per_topic: Vec<f64>,
-    /// Mean of `per_topic`.
-    pub overall: f64,
-}
+/// NPMI per topic (mean pairwise NPMI of its top words) and overall (mean over topics).
+pub type NpmiScores = TopicScores;
 
 /// Computes NPMI coherence of each topic's top words on `reference` documents.
 ///

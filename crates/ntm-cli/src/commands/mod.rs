@@ -3,6 +3,7 @@
 pub mod channels;
 pub mod container;
 pub mod demo;
+pub mod evaluate;
 pub mod infer;
 pub mod prepare;
 pub mod topics;

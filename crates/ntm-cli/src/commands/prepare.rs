@@ -32,7 +32,7 @@ pub struct PrepareArgs {
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder; receives train/, validation/, test/, auxiliary/vocab.txt,
-    /// auxiliary/tokenizer.json, document-ids/ and summary.json.
+    /// auxiliary/tokenizer.json, document-ids/, tokens/ and summary.json.
     #[arg(long)]
     pub output: PathBuf,
     /// Test documents, written to test/ with the training vocabulary.
@@ -112,8 +112,19 @@ pub struct PrepareSummary {
 /// Folder, beside the channels, of the document ids of each split, one per line in row order.
 const DOCUMENT_IDS: &str = "document-ids";
 
-/// Folders `ntm prepare` writes: the channels and the document ids.
-const CHANNELS: [&str; 5] = ["train", "validation", "test", "auxiliary", DOCUMENT_IDS];
+/// Folder, beside the channels, of the tokenised documents of each split: one document per
+/// line, its vocabulary words in text order, aligned with the document ids.
+const TOKENS: &str = "tokens";
+
+/// Folders `ntm prepare` writes: the channels, the document ids and the tokenised documents.
+const CHANNELS: [&str; 6] = [
+    "train",
+    "validation",
+    "test",
+    "auxiliary",
+    DOCUMENT_IDS,
+    TOKENS,
+];
 
 /// Joins ids one per line; line breaks inside an id become spaces so lines stay aligned with rows.
 fn document_ids_text(ids: &[String]) -> String {
@@ -247,6 +258,7 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
         SplitRows {
             rows,
             document_ids,
+            tokens,
             summary,
         },
     ) in splits
@@ -257,6 +269,10 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
         // joined back to the input documents.
         let ids_path = args.output.join(DOCUMENT_IDS).join(format!("{name}.txt"));
         write_file(&ids_path, document_ids_text(&document_ids).as_bytes())?;
+        // Line i holds the words of row i in text order, the reference `ntm evaluate` needs
+        // for sliding-window coherence.
+        let tokens_path = args.output.join(TOKENS).join(format!("{name}.txt"));
+        write_file(&tokens_path, tokens.as_bytes())?;
         info!(
             "{name}: {} documents read, {} written, {} empty skipped, {} tokens -> {}",
             summary.documents_read,
@@ -349,10 +365,13 @@ fn tokenize_inputs(
         .collect())
 }
 
-/// Count rows of one split, with the ids of the documents written, in row order.
+/// Count rows of one split, with the ids and vocabulary words of the documents written, in
+/// row order.
 struct SplitRows {
     rows: SparseRows,
     document_ids: Vec<String>,
+    /// One line per written document: its vocabulary words in text order, space separated.
+    tokens: String,
     summary: SplitSummary,
 }
 
@@ -360,6 +379,7 @@ struct SplitRows {
 fn to_rows(vocabulary: &Vocabulary, docs: &[TokenizedDocument]) -> SplitRows {
     let mut rows = SparseRows::new(vocabulary.len());
     let mut document_ids = Vec::new();
+    let mut tokens = String::new();
     let mut summary = SplitSummary {
         documents_read: docs.len(),
         ..SplitSummary::default()
@@ -373,11 +393,21 @@ fn to_rows(vocabulary: &Vocabulary, docs: &[TokenizedDocument]) -> SplitRows {
         summary.tokens += counts.iter().map(|&c| c as u64).sum::<u64>();
         rows.push_row(&ids, &counts);
         document_ids.push(doc.id.clone());
+        let mut words = doc.tokens.iter().filter(|t| vocabulary.id(t).is_some());
+        if let Some(first) = words.next() {
+            tokens.push_str(first);
+            for word in words {
+                tokens.push(' ');
+                tokens.push_str(word);
+            }
+        }
+        tokens.push('\n');
         summary.documents_written += 1;
     }
     SplitRows {
         rows,
         document_ids,
+        tokens,
         summary,
     }
 }

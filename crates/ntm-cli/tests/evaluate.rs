@@ -1,0 +1,278 @@
+//! `ntm evaluate` on a small model trained on the newsgroup sample, and the tokenised
+//! documents `ntm prepare` writes for it.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{ntm, prepare_newsgroups, read_lines, tar_member, train_small};
+use serde_json::Value;
+
+/// Prepares the sample and trains a 5-topic model; returns the channel folder and the model.
+fn trained(root: &Path) -> (PathBuf, PathBuf) {
+    let channels = prepare_newsgroups(root, "channels", "recordio");
+    let model_dir = root.join("model");
+    train_small(root, &channels, &model_dir, "7", "8");
+    (channels, model_dir.join("model.tar.gz"))
+}
+
+fn evaluate_json(root: &Path, model: &Path, reference: &Path, extra: &[&str]) -> Value {
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+        &"evaluate",
+        &"--model",
+        &model,
+        &"--reference",
+        &reference,
+        &"--json",
+    ];
+    for a in extra {
+        args.push(a);
+    }
+    let run = ntm(root, &args);
+    run.assert_success();
+    serde_json::from_slice(&run.stdout).expect("evaluate --json prints JSON")
+}
+
+fn scores(report: &Value, measure: &str) -> Vec<f64> {
+    report["metrics"][measure]["per_topic"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{measure} per_topic in {report}"))
+        .iter()
+        .map(|v| v.as_f64().expect("number"))
+        .collect()
+}
+
+#[test]
+fn prepare_writes_tokens_aligned_with_ids() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let channels = prepare_newsgroups(root.path(), "channels", "csv");
+    let summary: Value =
+        serde_json::from_slice(&fs::read(channels.join("summary.json")).expect("summary"))
+            .expect("json");
+    let vocabulary = read_lines(&channels.join("auxiliary").join("vocab.txt"));
+    for split in ["train", "validation", "test"] {
+        let tokens = read_lines(&channels.join("tokens").join(format!("{split}.txt")));
+        let ids = read_lines(&channels.join("document-ids").join(format!("{split}.txt")));
+        assert_eq!(
+            tokens.len(),
+            ids.len(),
+            "{split}: token lines and document ids"
+        );
+        let words: Vec<&str> = tokens.iter().flat_map(|l| l.split(' ')).collect();
+        assert_eq!(
+            words.len() as u64,
+            summary[split]["tokens"].as_u64().expect("token count"),
+            "{split}: words in tokens/ and tokens in summary.json"
+        );
+        assert!(
+            words
+                .iter()
+                .all(|w| vocabulary.binary_search_by(|v| v.as_str().cmp(w)).is_ok()),
+            "{split}: a token is not in vocab.txt"
+        );
+        // Row i of the CSV channel counts the words of line i.
+        let rows = read_lines(&channels.join(split).join(format!("{split}.csv")));
+        for (row, line) in rows.iter().zip(&tokens).take(20) {
+            let total: f64 = row
+                .split(',')
+                .map(|c| c.parse::<f64>().expect("count"))
+                .sum();
+            assert_eq!(
+                total as usize,
+                line.split(' ').count(),
+                "{split}: row and token line"
+            );
+        }
+    }
+}
+
+#[test]
+fn evaluate_on_tokens_and_channel() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (channels, model) = trained(root.path());
+    let tokens = channels.join("tokens").join("test.txt");
+    let by_tokens = evaluate_json(root.path(), &model, &tokens, &[]);
+    let by_channel = evaluate_json(root.path(), &model, &channels.join("test"), &[]);
+
+    let words = by_tokens["topic_words"].as_array().expect("topic_words");
+    assert_eq!(words.len(), 5);
+    assert!(words.iter().all(|t| t.as_array().map(Vec::len) == Some(10)));
+    for measure in ["npmi", "u_mass", "c_npmi", "c_v"] {
+        let values = scores(&by_tokens, measure);
+        assert_eq!(values.len(), 5, "{measure}");
+        assert!(
+            values.iter().all(|v| v.is_finite()),
+            "{measure}: {values:?}"
+        );
+    }
+    // The channel has the same documents, but no word order: no window measures.
+    assert!(by_channel["metrics"]["c_npmi"].is_null());
+    assert!(by_channel["metrics"]["c_v"].is_null());
+    for measure in ["npmi", "u_mass"] {
+        assert_eq!(
+            scores(&by_tokens, measure),
+            scores(&by_channel, measure),
+            "{measure}"
+        );
+    }
+    assert_eq!(by_tokens["perplexity"], by_channel["perplexity"]);
+    let ids = read_lines(&channels.join("document-ids").join("test.txt"));
+    assert_eq!(
+        by_tokens["metrics"]["reference_documents"].as_u64(),
+        Some(ids.len() as u64)
+    );
+
+    // One noise sample with the training seed reproduces the test loss of training.
+    let metadata: Value =
+        serde_json::from_slice(&tar_member(&model, "model.json")).expect("model.json");
+    let test_loss = metadata["test"]["total"].as_f64().expect("test loss");
+    let p = &by_tokens["perplexity"];
+    let documents = p["documents"].as_f64().expect("documents");
+    let words = p["words"].as_f64().expect("words");
+    let expected = (test_loss * documents / words).exp();
+    let value = p["value"].as_f64().expect("perplexity");
+    assert!(
+        ((value - expected) / expected).abs() < 1e-9,
+        "perplexity {value}, from the test loss {expected}"
+    );
+    assert_eq!(p["seed"].as_u64(), Some(7));
+    assert_eq!(p["samples"].as_u64(), Some(1));
+}
+
+#[test]
+fn perplexity_samples_are_repeatable() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (channels, model) = trained(root.path());
+    let test = channels.join("test");
+    let args = ["--perplexity-samples", "4", "--seed", "3"];
+    let first = evaluate_json(root.path(), &model, &test, &args);
+    let second = evaluate_json(root.path(), &model, &test, &args);
+    assert_eq!(first, second, "same seed and samples, same report");
+    let one = evaluate_json(root.path(), &model, &test, &[]);
+    let (four, single) = (
+        first["perplexity"]["value"].as_f64().expect("value"),
+        one["perplexity"]["value"].as_f64().expect("value"),
+    );
+    assert_eq!(first["perplexity"]["samples"].as_u64(), Some(4));
+    assert_ne!(four, single, "four noise draws give another estimate");
+    assert!(
+        (four / single - 1.0).abs() < 0.05,
+        "estimates far apart: {four} and {single}"
+    );
+}
+
+#[test]
+fn text_table_with_embeddings() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (channels, model) = trained(root.path());
+    // Vectors for all but the first 3 vocabulary words, from a fixed pseudo-random sequence.
+    let vocabulary = read_lines(&channels.join("auxiliary").join("vocab.txt"));
+    let mut state = 1u64;
+    let mut glove = String::new();
+    for word in vocabulary.iter().skip(3) {
+        glove.push_str(word);
+        for _ in 0..4 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            glove.push_str(&format!(
+                " {:.3}",
+                (state >> 40) as f64 / (1u64 << 24) as f64 - 0.5
+            ));
+        }
+        glove.push('\n');
+    }
+    let vectors = root.path().join("vectors.txt");
+    fs::write(&vectors, glove).expect("write vectors");
+
+    let tokens = channels.join("tokens").join("test.txt");
+    let run = ntm(
+        root.path(),
+        &[
+            &"evaluate",
+            &"--model",
+            &model,
+            &"--reference",
+            &tokens,
+            &"--embeddings",
+            &vectors,
+        ],
+    );
+    run.assert_success();
+    let out = String::from_utf8(run.stdout.clone()).expect("UTF-8 output");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[1]
+        .split_whitespace()
+        .eq(["topic", "TU", "NPMI", "u_mass", "c_npmi", "c_v", "WETC", "top", "words"]));
+    for k in 0..5 {
+        let cells: Vec<&str> = lines[2 + k].split_whitespace().collect();
+        assert_eq!(cells[0], k.to_string());
+        assert_eq!(cells.len(), 7 + 10, "topic line {k}: {}", lines[2 + k]);
+        for cell in &cells[1..7] {
+            assert!(cell.parse::<f64>().is_ok(), "topic line {k}: cell {cell}");
+        }
+    }
+    assert!(lines[7].starts_with("  all"), "{}", lines[7]);
+    assert!(out.contains("inverted RBO (p = 0.9): "), "{out}");
+    assert!(out.contains("perplexity: "), "{out}");
+    let warning = format!(
+        "3 out of {} in vocabulary do not have embeddings!",
+        vocabulary.len()
+    );
+    assert!(run.stderr.contains(&warning), "{}", run.stderr);
+}
+
+#[test]
+fn bad_evaluate_input_is_reported() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (channels, model) = trained(root.path());
+    let tokens = root.path().join("odd.txt");
+    fs::write(&tokens, "zzznotaword\n").expect("write tokens");
+    let message = ntm(
+        root.path(),
+        &[&"evaluate", &"--model", &model, &"--reference", &tokens],
+    )
+    .assert_failure();
+    assert!(
+        message.contains("line 1") && message.contains("\"zzznotaword\""),
+        "{message}"
+    );
+
+    let test = channels.join("test");
+    let message = ntm(
+        root.path(),
+        &[
+            &"evaluate",
+            &"--model",
+            &model,
+            &"--reference",
+            &test,
+            &"--top-n",
+            &"0",
+        ],
+    )
+    .assert_failure();
+    assert!(message.contains("--top-n 0"), "{message}");
+    let message = ntm(
+        root.path(),
+        &[
+            &"evaluate",
+            &"--model",
+            &model,
+            &"--reference",
+            &test,
+            &"--rbo-weight",
+            &"1.5",
+        ],
+    )
+    .assert_failure();
+    assert!(message.contains("--rbo-weight 1.5"), "{message}");
+    let absent = root.path().join("absent");
+    let message = ntm(
+        root.path(),
+        &[&"evaluate", &"--model", &model, &"--reference", &absent],
+    )
+    .assert_failure();
+    assert!(message.contains("absent"), "{message}");
+}
