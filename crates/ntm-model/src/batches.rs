@@ -77,10 +77,89 @@ impl MemoryOrder {
     }
 }
 
-/// One document held in a shuffle buffer.
-struct BufferedRow {
-    indices: Box<[u32]>,
-    values: Box<[f32]>,
+/// Documents held by a shuffle buffer, stored in two shared pools rather than one allocation
+/// per document, which under a long stream of replacements would fragment the heap to many
+/// times the live size.
+///
+/// A replaced or removed document leaves a gap in the pools; once the gaps outweigh the live
+/// counts, the live documents are moved down in place, so the pools stay under about twice
+/// the live size.
+struct ShuffleBuffer {
+    indices: Vec<u32>,
+    values: Vec<f32>,
+    /// Start and length of each buffered document in the pools.
+    slots: Vec<(usize, usize)>,
+    /// Counts stored by the buffered documents, without the gaps.
+    live: usize,
+}
+
+impl ShuffleBuffer {
+    fn new() -> Self {
+        Self {
+            indices: Vec::new(),
+            values: Vec::new(),
+            slots: Vec::new(),
+            live: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn push(&mut self, indices: &[u32], values: &[f32]) {
+        let slot = self.append(indices, values);
+        self.slots.push(slot);
+    }
+
+    /// Moves buffered document `slot` into `batch` and stores the given document in its place.
+    fn replace(&mut self, slot: usize, indices: &[u32], values: &[f32], batch: &mut SparseRows) {
+        self.move_out(slot, batch);
+        self.slots[slot] = self.append(indices, values);
+        self.compact_if_sparse();
+    }
+
+    /// Moves buffered document `slot` into `batch`; the last slot takes its place.
+    fn take(&mut self, slot: usize, batch: &mut SparseRows) {
+        self.move_out(slot, batch);
+        self.slots.swap_remove(slot);
+        self.compact_if_sparse();
+    }
+
+    fn append(&mut self, indices: &[u32], values: &[f32]) -> (usize, usize) {
+        let start = self.indices.len();
+        self.indices.extend_from_slice(indices);
+        self.values.extend_from_slice(values);
+        self.live += indices.len();
+        (start, indices.len())
+    }
+
+    fn move_out(&mut self, slot: usize, batch: &mut SparseRows) {
+        let (start, len) = self.slots[slot];
+        batch.push_row(
+            &self.indices[start..start + len],
+            &self.values[start..start + len],
+        );
+        self.live -= len;
+    }
+
+    fn compact_if_sparse(&mut self) {
+        if self.indices.len() <= 2 * self.live + 4096 {
+            return;
+        }
+        let mut order: Vec<usize> = (0..self.slots.len()).collect();
+        order.sort_unstable_by_key(|&slot| self.slots[slot].0);
+        let mut write = 0;
+        for slot in order {
+            let (start, len) = self.slots[slot];
+            self.indices.copy_within(start..start + len, write);
+            self.values.copy_within(start..start + len, write);
+            self.slots[slot].0 = write;
+            write += len;
+        }
+        self.indices.truncate(write);
+        self.values.truncate(write);
+    }
 }
 
 /// Mini-batches of one pass over a streamed channel, mixed by a bounded shuffle buffer.
@@ -94,7 +173,7 @@ pub(crate) struct StreamBatches<'s> {
     feature_dim: usize,
     batch_size: usize,
     sub_sample: f64,
-    buffer: Vec<BufferedRow>,
+    buffer: ShuffleBuffer,
     capacity: usize,
     chunk: Option<SparseRows>,
     next_row: usize,
@@ -116,7 +195,7 @@ impl<'s> StreamBatches<'s> {
             feature_dim,
             batch_size: batch_size.max(1),
             sub_sample,
-            buffer: Vec::new(),
+            buffer: ShuffleBuffer::new(),
             capacity: capacity.max(1),
             chunk: None,
             next_row: 0,
@@ -131,59 +210,55 @@ impl<'s> StreamBatches<'s> {
     ) -> Result<Option<SparseRows>, BatchError> {
         let mut batch = SparseRows::new(self.feature_dim);
         while batch.n_rows() < self.batch_size {
-            match self.next_kept_row(rng)? {
-                Some(row) if self.buffer.len() < self.capacity => self.buffer.push(row),
-                Some(row) => {
+            if self.next_kept_row(rng)? {
+                let chunk = self.chunk.as_ref().expect("a kept row comes from a chunk");
+                let (indices, values) = chunk.row(self.next_row - 1);
+                if self.buffer.len() < self.capacity {
+                    self.buffer.push(indices, values);
+                } else {
                     let slot = rng.random_range(0..self.buffer.len());
-                    let out = std::mem::replace(&mut self.buffer[slot], row);
-                    batch.push_row(&out.indices, &out.values);
+                    self.buffer.replace(slot, indices, values, &mut batch);
                 }
-                None if self.buffer.is_empty() => break,
-                None => {
-                    let slot = rng.random_range(0..self.buffer.len());
-                    let out = self.buffer.swap_remove(slot);
-                    batch.push_row(&out.indices, &out.values);
-                }
+            } else if self.buffer.len() == 0 {
+                break;
+            } else {
+                let slot = rng.random_range(0..self.buffer.len());
+                self.buffer.take(slot, &mut batch);
             }
         }
         Ok((batch.n_rows() > 0).then_some(batch))
     }
 
-    /// Reads the next document that the sub-sample keeps; `None` after the last one.
-    fn next_kept_row(&mut self, rng: &mut ChaCha8Rng) -> Result<Option<BufferedRow>, BatchError> {
+    /// Advances to the next document that the sub-sample keeps, row `next_row - 1` of the
+    /// current chunk; returns `false` after the last one.
+    fn next_kept_row(&mut self, rng: &mut ChaCha8Rng) -> Result<bool, BatchError> {
         loop {
             if self.exhausted {
-                return Ok(None);
+                return Ok(false);
             }
-            let chunk = match &self.chunk {
-                Some(chunk) if self.next_row < chunk.n_rows() => chunk,
-                _ => {
-                    self.chunk = self.stream.next_chunk().map_err(BatchError::Stream)?;
-                    self.next_row = 0;
-                    match &self.chunk {
-                        None => {
-                            self.exhausted = true;
-                            return Ok(None);
-                        }
-                        Some(chunk) if chunk.n_cols() != self.feature_dim => {
-                            return Err(BatchError::FeatureDim {
-                                found: chunk.n_cols(),
-                            });
-                        }
-                        Some(_) => continue,
+            let rows_left = self
+                .chunk
+                .as_ref()
+                .is_some_and(|chunk| self.next_row < chunk.n_rows());
+            if !rows_left {
+                self.chunk = self.stream.next_chunk().map_err(BatchError::Stream)?;
+                self.next_row = 0;
+                match &self.chunk {
+                    None => self.exhausted = true,
+                    Some(chunk) if chunk.n_cols() != self.feature_dim => {
+                        return Err(BatchError::FeatureDim {
+                            found: chunk.n_cols(),
+                        });
                     }
+                    Some(_) => {}
                 }
-            };
-            let row = self.next_row;
+                continue;
+            }
             self.next_row += 1;
             if self.sub_sample < 1.0 && rng.random::<f64>() >= self.sub_sample {
                 continue;
             }
-            let (indices, values) = chunk.row(row);
-            return Ok(Some(BufferedRow {
-                indices: indices.into(),
-                values: values.into(),
-            }));
+            return Ok(true);
         }
     }
 }
@@ -277,5 +352,53 @@ impl<'c, 'a> OrderedBatches<'c, 'a> {
             }
         }
         Ok((batch.n_rows() > 0).then_some(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// Row `i` of the test stream: `1 + i % 7` counts on ids starting at `i % 13`.
+    fn row(i: usize) -> (Vec<u32>, Vec<f32>) {
+        let len = 1 + i % 7;
+        let ids = (0..len).map(|k| ((i % 13) + k) as u32).collect();
+        let values = (0..len).map(|k| (i * 10 + k) as f32).collect();
+        (ids, values)
+    }
+
+    #[test]
+    fn shuffle_buffer_keeps_rows_through_compaction() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut buffer = ShuffleBuffer::new();
+        let mut expected: Vec<(Vec<u32>, Vec<f32>)> = Vec::new();
+        let mut batch = SparseRows::new(32);
+        let mut moved_out = Vec::new();
+        for i in 0..5000 {
+            let (ids, values) = row(i);
+            if buffer.len() < 300 {
+                buffer.push(&ids, &values);
+                expected.push((ids, values));
+            } else {
+                let slot = rng.random_range(0..buffer.len());
+                buffer.replace(slot, &ids, &values, &mut batch);
+                moved_out.push(std::mem::replace(&mut expected[slot], (ids, values)));
+            }
+        }
+        while buffer.len() > 0 {
+            let slot = rng.random_range(0..buffer.len());
+            buffer.take(slot, &mut batch);
+            moved_out.push(expected.swap_remove(slot));
+        }
+        assert_eq!(batch.n_rows(), 5000);
+        for (i, (ids, values)) in moved_out.iter().enumerate() {
+            assert_eq!(batch.row(i), (ids.as_slice(), values.as_slice()), "row {i}");
+        }
+        assert!(
+            buffer.indices.len() <= 4096,
+            "pools emptied: {}",
+            buffer.indices.len()
+        );
     }
 }

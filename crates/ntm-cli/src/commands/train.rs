@@ -47,7 +47,7 @@ pub struct TrainArgs {
     pub threads: usize,
     /// Memory for channels held in memory, in MiB, all channels together. A channel that does
     /// not fit is streamed from disk on every epoch, with a bounded shuffle buffer.
-    #[arg(long, env = "NTM_IN_MEMORY_LIMIT_MB", default_value_t = 512)]
+    #[arg(long, env = "NTM_IN_MEMORY_LIMIT_MB", default_value_t = 256)]
     pub in_memory_limit_mb: usize,
     /// Documents in the shuffle buffer of a streamed training channel.
     #[arg(long, env = "NTM_SHUFFLE_BUFFER", default_value_t = trainer::DEFAULT_SHUFFLE_BUFFER)]
