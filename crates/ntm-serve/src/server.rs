@@ -506,3 +506,53 @@ fn error_response(id: &RequestId, status: StatusCode, message: String) -> Respon
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use ntm_model::artifact::ModelArtifact;
+    use ntm_model::hyperparams::Activation;
+    use ntm_model::network::{Network, NetworkConfig};
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn non_finite_weights_are_rejected() {
+        // A ReLU encoder whose first layer overflows to infinity for huge counts, and a mu head
+        // that then adds +inf and -inf, so the topic weights are NaN.
+        let config = NetworkConfig {
+            feature_dim: 3,
+            num_topics: 2,
+            encoder_layers: vec![2],
+            activation: Activation::Relu,
+            batch_norm: false,
+        };
+        let mut network = Network::new(config, &mut rand_chacha::ChaCha8Rng::seed_from_u64(1));
+        for tensor in &mut network.params.tensors {
+            match tensor.name.as_str() {
+                "encoder.0.weight" => tensor.data.fill(10.0),
+                "encoder.0.bias" | "mu.bias" => tensor.data.fill(0.0),
+                "mu.weight" => tensor.data.copy_from_slice(&[1.0, 1.0, -1.0, -1.0]),
+                _ => {}
+            }
+        }
+        let artifact = ModelArtifact::new(network, BTreeMap::new(), Vec::new(), None, None);
+        let model = Model::from_artifact(artifact);
+        let format = RequestFormat::Csv { label_size: 0 };
+
+        let ok = score_request(&model, format, ResponseFormat::Json, b"1,2,0\n");
+        assert!(ok.is_ok(), "{ok:?}");
+
+        let body = b"1,2,0\n3e38,3e38,3e38\n";
+        let (status, message) =
+            score_request(&model, format, ResponseFormat::Json, body).unwrap_err();
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(message.contains("document 1"), "{message}");
+        assert!(
+            message.contains("3e38") || message.contains("300000000"),
+            "{message}"
+        );
+    }
+}

@@ -97,6 +97,11 @@ pub fn four_block_model() -> &'static (PathBuf, PathBuf) {
 /// A model for `feature_dim` words and 3 topics, trained for 2 epochs on 64 synthetic
 /// documents, without a vocabulary. Returns its folder.
 pub fn small_model(feature_dim: usize) -> PathBuf {
+    small_model_with(feature_dim, "sigmoid")
+}
+
+/// As [`small_model`], with the given encoder activation.
+pub fn small_model_with(feature_dim: usize, activation: &str) -> PathBuf {
     let mut rows = SparseRows::new(feature_dim);
     for doc in 0..64usize {
         let mut keys: Vec<u32> = (0..5)
@@ -115,10 +120,11 @@ pub fn small_model(feature_dim: usize) -> PathBuf {
             ("num_topics", "3"),
             ("epochs", "2"),
             ("mini_batch_size", "16"),
+            ("encoder_layers_activation", activation),
         ],
     );
     let artifact = ModelArtifact::new(network, BTreeMap::new(), Vec::new(), Some(2), None);
-    let root = model_root().join(format!("small-{feature_dim}"));
+    let root = model_root().join(format!("small-{feature_dim}-{activation}"));
     artifact.write_dir(&root).expect("write the model folder");
     root
 }
