@@ -1,4 +1,4 @@
-//! The `ntm` command line: prepare text, train, infer and run the demo.
+//! The `ntm` command line: prepare text, train, infer, serve and run the demo.
 
 mod commands;
 mod logging;
@@ -24,6 +24,8 @@ enum Command {
     Train(Box<commands::train::TrainArgs>),
     /// Write the topic weights of every document of a channel as JSON Lines.
     Infer(commands::infer::InferArgs),
+    /// Serve topic weights over HTTP as a SageMaker NTM inference endpoint.
+    Serve(commands::serve::ServeArgs),
     /// Prepare the shipped 20 Newsgroups sample, train on it and print the topics.
     Demo(commands::demo::DemoArgs),
 }
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         Command::Prepare(args) => commands::prepare::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Infer(args) => commands::infer::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
         Command::Demo(args) => commands::demo::run(&args),
     };
     match result {

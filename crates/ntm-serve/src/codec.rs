@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ntm_formats::record::encode_topic_weights_record;
 use ntm_formats::recordio::RecordIoWriter;
-use ntm_formats::{body, csv, record, SparseRows};
+use ntm_formats::{body, csv, record, FormatError, SparseRows};
 
 use crate::media::{RequestFormat, ResponseFormat};
 use crate::model::Model;
@@ -23,7 +23,12 @@ pub fn decode(format: RequestFormat, bytes: &[u8], model: &Model) -> Result<Spar
     let body_name = Path::new(BODY_NAME);
     match format {
         RequestFormat::Csv { label_size } => csv::parse_csv(bytes, feature_dim, label_size)
-            .map_err(|error| error.with_path(body_name).to_string()),
+            .map_err(|error| match error {
+                FormatError::CsvWidth { line, columns, .. } => {
+                    csv_width_message(line, columns, feature_dim, label_size)
+                }
+                other => other.with_path(body_name).to_string(),
+            }),
         RequestFormat::RecordIo => record::decode_recordio_protobuf(bytes, feature_dim)
             .map_err(|error| error.with_path(body_name).to_string()),
         RequestFormat::Json => {
@@ -33,6 +38,21 @@ pub fn decode(format: RequestFormat, bytes: &[u8], model: &Model) -> Result<Spar
             .map_err(|error| format!("{BODY_NAME}: {error}")),
         RequestFormat::Text => decode_text(bytes, model),
     }
+}
+
+/// Describes a CSV line of the wrong width in terms of the model, since the training
+/// message's advice (change feature_dim) does not apply to a trained model.
+fn csv_width_message(line: u64, columns: usize, feature_dim: usize, label_size: usize) -> String {
+    let expected = feature_dim + label_size;
+    let label_note = if label_size == 0 {
+        "; a leading label column needs content type text/csv;label_size=1"
+    } else {
+        " after the label column"
+    };
+    format!(
+        "{BODY_NAME}: line {line} has {columns} columns but the model expects {expected}: \
+         one count for each of its feature_dim {feature_dim} vocabulary words{label_note}"
+    )
 }
 
 /// Counts raw documents, one per line, with the model's tokenizer and vocabulary.

@@ -203,8 +203,13 @@ impl Server {
             }
         };
 
+        info!(
+            "Listening on {address} (POST /invocations, GET /ping, GET /execution-parameters); \
+             request bodies up to {} bytes, {} scoring threads",
+            self.state.max_payload_bytes,
+            self.state.pool.current_num_threads()
+        );
         let app = router(self.state);
-        info!("Listening on {address} (POST /invocations, GET /ping, GET /execution-parameters)");
         axum::serve(self.listener, app)
             .with_graceful_shutdown(stop)
             .await

@@ -38,7 +38,7 @@ fn rows_of_wrong_width() {
     assert_rejected(
         &server,
         reply,
-        &["line 1", "21 columns", "feature_dim is 20"],
+        &["line 1", "21 columns", "expects 20"],
         valid,
     );
 
@@ -47,7 +47,7 @@ fn rows_of_wrong_width() {
     assert_rejected(
         &server,
         reply,
-        &["line 1", "19 columns", "feature_dim is 20"],
+        &["line 1", "19 columns", "expects 20"],
         valid,
     );
 
