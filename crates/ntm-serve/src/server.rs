@@ -205,7 +205,7 @@ impl Server {
 
         info!(
             "Listening on {address} (POST /invocations, GET /ping, GET /execution-parameters); \
-             request bodies up to {} bytes, {} scoring threads",
+             request bodies up to {} bytes; scoring threads: {}",
             self.state.max_payload_bytes,
             self.state.pool.current_num_threads()
         );
