@@ -2,9 +2,9 @@
 # Runs the SageMaker Python SDK v2 client tests against `ntm serve` on the loopback interface.
 #
 # The script makes a virtual environment with the SDK, pytest and scipy (for the SDK's sparse
-# RecordIO writer), builds `ntm`, trains a small model on the four-block test corpus, writes
-# golden topic weights with `ntm infer`, starts `ntm serve` on 127.0.0.1 with a free port and
-# runs crates/ntm-serve/tests/sdk/ with pytest. Nothing is sent to AWS.
+# RecordIO writer) and builds `ntm`. It trains a small model on the four-block test corpus and
+# writes golden topic weights with `ntm infer`. Then it starts `ntm serve` on 127.0.0.1 with a
+# free port and runs crates/ntm-serve/tests/sdk/ with pytest. Nothing is sent to AWS.
 #
 # Environment:
 #   NTM_SDK_VENV  virtual environment to create or reuse (default: a temporary folder)
