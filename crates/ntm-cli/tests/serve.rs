@@ -68,6 +68,7 @@ impl ServeProcess {
         for (name, value) in env {
             command.env(name, value);
         }
+
         let mut child = command.spawn().expect("start ntm serve");
         let stderr = child.stderr.take().expect("piped standard error");
         let (sender, log) = mpsc::channel();
@@ -79,6 +80,7 @@ impl ServeProcess {
                 }
             }
         });
+
         let mut process = ServeProcess {
             child,
             log,

@@ -17,7 +17,7 @@ const BODY_NAME: &str = "request body";
 ///
 /// # Errors
 /// A message naming the line, instance or record and the offending value; the caller
-/// answers it with 400.
+/// responds to it with 400.
 pub fn decode(format: RequestFormat, bytes: &[u8], model: &Model) -> Result<SparseRows, String> {
     let feature_dim = model.feature_dim();
     let body_name = Path::new(BODY_NAME);

@@ -7,7 +7,7 @@
 //!   returns their topic weights as JSON, JSON Lines or RecordIO-protobuf, chosen by `Accept`;
 //! - `GET /execution-parameters` suggests batch-transform settings.
 //!
-//! Bad requests get a 4xx status and a JSON body `{"error": ..., "request_id": ...}`; every
+//! Bad requests get a 4xx status and a JSON body `{"error": ..., "request_id": ...}`. Every
 //! response carries its request id in the `x-request-id` header, and every error is logged
 //! with it. Decoding and scoring run on a dedicated rayon pool, so the async runtime only moves
 //! bytes and `/ping` answers while long requests are scored.

@@ -49,7 +49,7 @@ impl ResponseFormat {
         ResponseFormat::RecordIo,
     ];
 
-    /// The media type sent in the `Content-Type` header of the response.
+    /// Returns the media type sent in the `Content-Type` header of the response.
     pub fn media_type(self) -> &'static str {
         match self {
             ResponseFormat::Json => "application/json",
@@ -64,7 +64,7 @@ impl ResponseFormat {
 pub struct UnsupportedContentType {
     /// The header value as received; empty when the header is missing.
     pub value: String,
-    /// Why the value is rejected.
+    /// Reason for the rejection.
     pub reason: String,
 }
 
@@ -157,8 +157,8 @@ pub fn parse_content_type(value: Option<&str>) -> Result<RequestFormat, Unsuppor
 /// A missing or blank header selects JSON. Otherwise each supported type gets the quality
 /// (`q`) of the most specific range that matches it (`type/subtype` over `type/*` over
 /// `*/*`), so `application/json;q=0` excludes JSON even when `*/*` is listed. The type with
-/// the highest non-zero quality wins; among equal qualities the range listed first wins, and
-/// JSON wins over the others for the same range (for `*/*` or `application/*`).
+/// the highest non-zero quality wins. Among equal qualities the range listed first wins, and
+/// for the same range (`*/*` or `application/*`) JSON wins over the others.
 pub fn negotiate(accept: Option<&str>) -> Option<ResponseFormat> {
     let accept = match accept {
         Some(accept) if !accept.trim().is_empty() => accept,

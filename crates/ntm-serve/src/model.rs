@@ -73,7 +73,7 @@ impl Model {
         self.network.config.num_topics
     }
 
-    /// The text counter, or the reason the model has none.
+    /// Returns the text counter, or the reason the model has none.
     pub fn text_counter(&self) -> Result<&TextCounter, &str> {
         self.text.as_ref().map_err(String::as_str)
     }

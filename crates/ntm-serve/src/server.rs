@@ -149,7 +149,7 @@ impl Server {
         })
     }
 
-    /// The address the socket is bound to, with the port the system chose for port 0.
+    /// Returns the address the socket is bound to, with the port the system chose for port 0.
     pub fn local_addr(&self) -> SocketAddr {
         self.address
     }
@@ -421,7 +421,7 @@ fn score_request(
 }
 
 enum ReadError {
-    /// The body exceeds the limit; `drained` tells whether the rest was read and discarded.
+    /// The body exceeds the limit; `drained` records whether the rest was read and discarded.
     TooLarge { received: usize, drained: bool },
     /// The connection failed while the body was read.
     Failed(String),

@@ -21,7 +21,7 @@ fn dense_rows() -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// The same documents in every request format that carries counts.
+/// Encodes the same documents in every request format that carries counts.
 fn bodies() -> Vec<(&'static str, Vec<u8>)> {
     let rows = dense_rows();
     let sparse = |row: &[f32]| -> (Vec<u64>, Vec<f32>) {

@@ -126,7 +126,8 @@ fn every_row_is_a_distribution() {
     for (i, row) in weights.iter().enumerate() {
         assert_eq!(row.len(), 4, "document {i}");
         for &w in row {
-            assert!(w.is_finite() && w >= 0.0, "document {i}: weight {w}");
+            assert!(w.is_finite(), "document {i}: weight {w}");
+            assert!(w >= 0.0, "document {i}: weight {w}");
         }
         let sum: f64 = row.iter().sum();
         assert!(

@@ -26,7 +26,8 @@ pub fn fixture(relative: &str) -> PathBuf {
         .join(relative)
 }
 
-/// A folder for this test process's models, under Cargo's temporary folder for tests.
+/// Creates and returns a folder for this test process's models, under Cargo's temporary
+/// folder for tests.
 fn model_root() -> PathBuf {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("ntm-serve-models")
@@ -58,9 +59,9 @@ fn train(rows: &SparseRows, hyperparameters: &[(&str, &str)]) -> ntm_model::netw
         .network
 }
 
-/// The four-block corpus model (feature_dim 20, 4 topics, 100 epochs), with its vocabulary and
-/// the default tokenizer settings so it also scores `text/plain`. Trained once per test
-/// process; returns the folder of its unpacked files and its `model.tar.gz`.
+/// Trains the four-block corpus model (feature_dim 20, 4 topics, 100 epochs) once per test
+/// process, with its vocabulary and the default tokenizer settings so it also scores
+/// `text/plain`. Returns the folder of its unpacked files and its `model.tar.gz`.
 pub fn four_block_model() -> &'static (PathBuf, PathBuf) {
     static MODEL: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     MODEL.get_or_init(|| {
@@ -94,7 +95,7 @@ pub fn four_block_model() -> &'static (PathBuf, PathBuf) {
     })
 }
 
-/// A model for `feature_dim` words and 3 topics, trained for 2 epochs on 64 synthetic
+/// Trains a model for `feature_dim` words and 3 topics for 2 epochs on 64 synthetic
 /// documents, without a vocabulary. Returns its folder.
 pub fn small_model(feature_dim: usize) -> PathBuf {
     small_model_with(feature_dim, "sigmoid")
@@ -194,7 +195,7 @@ impl TestServer {
         panic!("the server at {} did not become ready in 5 s", self.address);
     }
 
-    /// The bound loopback address.
+    /// Returns the bound loopback address.
     pub fn address(&self) -> SocketAddr {
         self.address
     }
@@ -287,7 +288,7 @@ impl From<Result<ureq::Response, ureq::Error>> for Reply {
 }
 
 impl Reply {
-    /// The body as text, for failure messages.
+    /// Returns the body as text, for failure messages.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -304,14 +305,14 @@ impl Reply {
         self
     }
 
-    /// The body parsed as JSON.
+    /// Parses the body as JSON.
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {}", self.text()))
     }
 
-    /// The `"error"` message of an error response; checks that the body also names the
-    /// request id of the `x-request-id` header.
+    /// Returns the `"error"` message of an error response, after checking that the body also
+    /// names the request id of the `x-request-id` header.
     pub fn error_message(&self) -> String {
         let json = self.json();
         let request_id = self.request_id.as_deref().expect("x-request-id header");
@@ -322,7 +323,7 @@ impl Reply {
             .to_owned()
     }
 
-    /// The topic weights of a JSON response, one list per document.
+    /// Extracts the topic weights of a JSON response, one list per document.
     pub fn json_weights(&self) -> Vec<Vec<f64>> {
         let json = self.json();
         let predictions = json["predictions"]
@@ -334,7 +335,7 @@ impl Reply {
             .collect()
     }
 
-    /// The topic weights of a JSON Lines response, one list per line.
+    /// Extracts the topic weights of a JSON Lines response, one list per line.
     pub fn json_lines_weights(&self) -> Vec<Vec<f64>> {
         self.text()
             .lines()
@@ -346,7 +347,7 @@ impl Reply {
             .collect()
     }
 
-    /// The topic weights of a RecordIO-protobuf response, one list per record.
+    /// Extracts the topic weights of a RecordIO-protobuf response, one list per record.
     pub fn record_weights(&self) -> Vec<Vec<f64>> {
         let payloads =
             ntm_formats::recordio::decode_records(&self.body).expect("valid RecordIO framing");
@@ -373,7 +374,7 @@ fn number_list(value: &Value) -> Vec<f64> {
         .collect()
 }
 
-/// The rows of a dense CSV body, as JSON `{"features": [...]}` instances.
+/// Rewrites the rows of a dense CSV body as JSON `{"features": [...]}` instances.
 pub fn csv_to_json(csv: &str) -> String {
     let instances: Vec<String> = csv
         .lines()

@@ -1,8 +1,8 @@
 """SageMaker Python SDK v2 serializers and deserializers against a running `ntm serve`.
 
 Every request is built by an SDK serializer and every response is read by an SDK
-deserializer, exactly as a SageMaker endpoint client would, but sent with urllib to a server
-on the loopback interface: no Predictor or Session is created, so nothing reaches AWS.
+deserializer, exactly as a SageMaker endpoint client would. The requests go through urllib to
+a server on the loopback interface. No Predictor or Session is created, so nothing reaches AWS.
 The topic weights must equal the golden values that `ntm infer` wrote for the same rows.
 
 Environment (set by scripts/sdk-tests.sh):
@@ -35,8 +35,8 @@ from sagemaker.serializers import (
     RecordSerializer,
 )
 
-# Exact equality is expected for JSON (the shortest f32 decimal form read back) and for
-# RecordIO (the f32 itself); the tolerance only absorbs the float64 view of a float32.
+# JSON carries the shortest decimal form of each f32 and RecordIO the f32 itself, so both are
+# expected to equal the golden values. The tolerance only absorbs the float64 view of a float32.
 TOLERANCE = 1e-7
 
 
