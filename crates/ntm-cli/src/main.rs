@@ -1,4 +1,4 @@
-//! The `ntm` command line: prepare text, train, infer, evaluate and run the demo.
+//! The `ntm` command line: prepare text, train, infer, evaluate, serve and run the demo.
 
 mod commands;
 mod logging;
@@ -26,6 +26,8 @@ enum Command {
     Infer(commands::infer::InferArgs),
     /// Score a model's topics (coherence, diversity, WETC) and held-out perplexity on a reference.
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// Serve topic weights over HTTP as a SageMaker NTM inference endpoint.
+    Serve(commands::serve::ServeArgs),
     /// Prepare the shipped 20 Newsgroups sample, train on it and print the topics.
     Demo(commands::demo::DemoArgs),
 }
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&args),
         Command::Infer(args) => commands::infer::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
         Command::Demo(args) => commands::demo::run(&args),
     };
     match result {

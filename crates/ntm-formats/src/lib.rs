@@ -8,6 +8,7 @@
 //! 3. [`csv`]: parses `text/csv` files, one dense document per line.
 //! 4. [`sparse`]: the CSR matrix every reader produces and every consumer takes.
 //!
+//! [`body`] decodes the JSON and JSON Lines bodies of inference requests.
 //! [`vocab`] reads the `vocab.txt` of the auxiliary channel. Every fallible function returns
 //! [`FormatError`], which names the file and the position of the fault.
 //!
@@ -15,6 +16,7 @@
 //! keep empty documents so that output rows line up with input rows, as inference needs.
 //! The channel readers used for training skip and count them.
 
+pub mod body;
 pub mod channel;
 pub mod csv;
 pub mod error;

@@ -1,0 +1,99 @@
+//! `ntm serve`: the SageMaker inference container's HTTP server.
+//!
+//! SageMaker runs `docker run IMAGE serve` with the model unpacked into `/opt/ml/model`, so
+//! `ntm serve` without arguments serves that folder on 0.0.0.0:8080, or on the port in
+//! `SAGEMAKER_BIND_TO_PORT`. SIGTERM and Ctrl-C stop accepting connections and let the
+//! requests in flight finish before the process exits.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use ntm_serve::{Server, ServerConfig};
+use tracing::info;
+
+const MIB: u64 = 1024 * 1024;
+
+/// Arguments of `ntm serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The model: a folder with its files (as SageMaker unpacks `model.tar.gz`), a folder that
+    /// contains `model.tar.gz`, or a `model.tar.gz` file.
+    #[arg(long, default_value = "/opt/ml/model")]
+    pub model: PathBuf,
+    /// TCP port to listen on; 0 lets the system pick a free port, which the log names.
+    #[arg(long, env = "SAGEMAKER_BIND_TO_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Address to listen on. The default 0.0.0.0 accepts connections on every interface, as
+    /// SageMaker requires; use 127.0.0.1 to serve this machine only.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// Threads that decode and score requests; 0 starts one per core.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Largest accepted request body in MiB (1 to 100); larger requests get 413. 0 selects the
+    /// maximum, 100, as SageMaker batch transform uses 0 for "no limit".
+    #[arg(
+        long,
+        env = "SAGEMAKER_MAX_PAYLOAD_IN_MB",
+        default_value_t = 6,
+        value_parser = clap::value_parser!(u64).range(0..=100)
+    )]
+    pub max_payload_mb: u64,
+}
+
+pub fn run(args: &ServeArgs) -> Result<()> {
+    let payload_mb = if args.max_payload_mb == 0 {
+        100
+    } else {
+        args.max_payload_mb
+    };
+    let config = ServerConfig {
+        model_path: args.model.clone(),
+        threads: args.threads,
+        max_payload_bytes: usize::try_from(payload_mb * MIB)
+            .context("the payload limit does not fit in memory addresses")?,
+    };
+    // Two runtime threads move bytes; decoding and scoring run on the server's own pool.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ntm-http")
+        .enable_all()
+        .build()
+        .context("cannot start the HTTP runtime")?;
+    runtime.block_on(async {
+        // Install the signal handlers before binding, so a SIGTERM right after start-up is
+        // not lost.
+        let shutdown = shutdown_signal()?;
+        let address = SocketAddr::new(args.host, args.port);
+        let server = Server::bind(address, config).await?;
+        server.run(shutdown).await?;
+        Ok(())
+    })
+}
+
+/// Returns a future that completes on SIGTERM (SageMaker's stop signal) or Ctrl-C.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate =
+            signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => info!("Received SIGTERM"),
+                _ = interrupt.recv() => info!("Received SIGINT"),
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            info!("Received Ctrl-C");
+        })
+    }
+}
