@@ -396,16 +396,18 @@ pub fn prevalence_chart(weights: &[f64], topics: &[TopicWords]) -> String {
 
 /// Draws the topics as circles at their 2-D layout positions, labelled with their number and
 /// first words. With `prevalence`, circle areas are proportional to it (with a minimum
-/// radius of 4 pixels); without it, all circles have the same size.
+/// radius of 4 pixels); without it, all circles have the same size. A word label that would
+/// overlap another label or circle, or leave the chart, is left out; the circle's tooltip
+/// still names the topic's words.
 pub fn topic_map_chart(
     layout: &Layout,
     prevalence: Option<&[f64]>,
     topics: &[TopicWords],
 ) -> String {
-    let (width, height) = (720.0, 480.0);
-    let (pad_x, pad_y) = (120.0, 48.0);
+    let (width, height) = (960.0, 560.0);
+    let (pad_x, pad_y) = (150.0, 56.0);
     let n = layout.points.len();
-    let max_radius = 30.0;
+    let max_radius = 28.0;
     let top_weight = prevalence
         .map(|p| p.iter().copied().map(finite_or_zero).fold(0.0, f64::max))
         .unwrap_or(0.0);
@@ -444,12 +446,15 @@ pub fn topic_map_chart(
     let scale = scale_x.min(scale_y);
     let scale = if scale.is_finite() { scale } else { 0.0 };
     let (x_mid, y_mid) = ((x_low + x_high) / 2.0, (y_low + y_high) / 2.0);
-    let screen = |p: [f64; 2]| {
-        (
-            width / 2.0 + (p[0] - x_mid) * scale,
-            height / 2.0 - (p[1] - y_mid) * scale,
-        )
-    };
+    let centres: Vec<(f64, f64)> = finite_points
+        .iter()
+        .map(|p| {
+            (
+                width / 2.0 + (p[0] - x_mid) * scale,
+                height / 2.0 - (p[1] - y_mid) * scale,
+            )
+        })
+        .collect();
 
     let mut out = String::new();
     open_svg(
@@ -486,7 +491,7 @@ pub fn topic_map_chart(
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| radius(b).total_cmp(&radius(a)).then(a.cmp(&b)));
     for &k in &order {
-        let (x, y) = screen(finite_points[k]);
+        let (x, y) = centres[k];
         let r = radius(k);
         let words = first_words(topics.get(k), 3);
         let tooltip = match prevalence {
@@ -511,26 +516,122 @@ pub fn topic_map_chart(
                 c(y)
             );
         }
-        let label = if r >= 9.0 {
-            words.clone()
+        out.push_str("</g>");
+    }
+
+    // Labels go on top of every circle, placed greedily in the circles' drawing order.
+    let circles: Vec<Area> = (0..n)
+        .map(|k| {
+            let (x, y) = centres[k];
+            let r = radius(k);
+            Area::new(x - r, y - r, x + r, y + r)
+        })
+        .collect();
+    let mut taken: Vec<Area> = Vec::new();
+    for &k in &order {
+        let words = first_words(topics.get(k), 3);
+        let r = radius(k);
+        let mut texts = Vec::new();
+        if r >= 9.0 {
+            texts.push(words);
         } else {
-            format!("{k} · {words}")
-        };
-        let (label_x, anchor) = if x > width * 0.62 {
-            (x - r - 5.0, "end")
-        } else {
-            (x + r + 5.0, "start")
-        };
-        let _ = write!(
-            out,
-            "<text class=\"map-label\" x=\"{}\" y=\"{}\" dy=\"0.35em\" text-anchor=\"{anchor}\">{}</text></g>",
-            c(label_x),
-            c(y),
-            escape(&label)
-        );
+            texts.push(format!("{k} · {words}"));
+            // A circle too small for its number keeps at least the number.
+            texts.push(k.to_string());
+        }
+        let placed = texts.iter().find_map(|text| {
+            place_label(centres[k], r, text, (width, height), k, &circles, &taken)
+                .map(|placement| (text, placement))
+        });
+        if let Some((text, (x, y, anchor, area))) = placed {
+            taken.push(area);
+            let _ = write!(
+                out,
+                "<text data-topic=\"{k}\" class=\"map-label\" x=\"{}\" y=\"{}\" dy=\"0.35em\" text-anchor=\"{anchor}\">{}</text>",
+                c(x),
+                c(y),
+                escape(text)
+            );
+        }
     }
     out.push_str("</svg>");
     out
+}
+
+/// Font size of the topic map's labels, in pixels.
+const MAP_FONT: f64 = 12.0;
+
+/// An axis-aligned rectangle `[x0, x1] × [y0, y1]` in chart pixels.
+#[derive(Debug, Clone, Copy)]
+struct Area {
+    x0: f64,
+    y0: f64,
+    x1: f64,
+    y1: f64,
+}
+
+impl Area {
+    fn new(x0: f64, y0: f64, x1: f64, y1: f64) -> Self {
+        Area { x0, y0, x1, y1 }
+    }
+
+    fn overlaps(&self, other: &Area) -> bool {
+        self.x0 < other.x1 && other.x0 < self.x1 && self.y0 < other.y1 && other.y0 < self.y1
+    }
+}
+
+/// Finds a place for the label of circle `own` centred at `centre` with radius `r`: to the
+/// right, left, above or below, the first that stays inside the chart and clear of other
+/// circles and placed labels. Returns the text position, its anchor and the area it covers.
+fn place_label(
+    centre: (f64, f64),
+    r: f64,
+    text: &str,
+    (width, height): (f64, f64),
+    own: usize,
+    circles: &[Area],
+    taken: &[Area],
+) -> Option<(f64, f64, &'static str, Area)> {
+    let (x, y) = centre;
+    let w = text_width(text, MAP_FONT);
+    let h = MAP_FONT + 2.0;
+    let gap = 4.0;
+    let candidates = [
+        (
+            x + r + gap,
+            y,
+            "start",
+            Area::new(x + r + gap, y - h / 2.0, x + r + gap + w, y + h / 2.0),
+        ),
+        (
+            x - r - gap,
+            y,
+            "end",
+            Area::new(x - r - gap - w, y - h / 2.0, x - r - gap, y + h / 2.0),
+        ),
+        (
+            x,
+            y - r - gap - h / 2.0,
+            "middle",
+            Area::new(x - w / 2.0, y - r - gap - h, x + w / 2.0, y - r - gap),
+        ),
+        (
+            x,
+            y + r + gap + h / 2.0,
+            "middle",
+            Area::new(x - w / 2.0, y + r + gap, x + w / 2.0, y + r + gap + h),
+        ),
+    ];
+    candidates.into_iter().find(|(_, _, _, area)| {
+        let inside =
+            area.x0 >= 2.0 && area.y0 >= 2.0 && area.x1 <= width - 2.0 && area.y1 <= height - 2.0;
+        inside
+            && !taken.iter().any(|t| t.overlaps(area))
+            && !circles
+                .iter()
+                .enumerate()
+                .any(|(k, circle)| k != own && circle.overlaps(area))
+    })
 }
 
 /// Returns up to `count` first words of a topic, space-separated and shortened.

@@ -209,7 +209,8 @@ fn map_section(out: &mut String, input: &ReportInput) {
          <figure>{}<figcaption>Topics placed by classical multidimensional scaling of the \
          Jensen-Shannon distances between their word distributions: topics that use the same \
          words lie close together. The two axes have no meaning of their own and keep {} of \
-         the distance structure. {}</figcaption></figure>\n</section>\n",
+         the distance structure. {} A word label that would overlap another label or circle is \
+         left out; hovering a circle shows its topic's words.</figcaption></figure>\n</section>\n",
         topic_map_chart(&input.layout, prevalence, &input.topics),
         percent(input.layout.explained),
         if prevalence.is_some() {
@@ -311,9 +312,15 @@ fn metrics_section(out: &mut String, input: &ReportInput) {
         m.top_n,
         match reference {
             Some(r) => format!(
-                "Coherence is measured on {} ({} documents).",
+                "Coherence is measured on {} ({} documents).{}",
                 escape(&r.path),
-                m.reference_documents
+                m.reference_documents,
+                if r.tokenised {
+                    ""
+                } else {
+                    " The sliding-window measures c_npmi and c_v need a tokenised-documents \
+                     reference, so they are not shown."
+                }
             ),
             None => "Coherence needs a reference corpus (<code>--reference</code>), so only the \
                      measures computed from the topics alone are shown."
@@ -348,22 +355,21 @@ fn metrics_section(out: &mut String, input: &ReportInput) {
     }
     out.push_str("</tr></tfoot>\n</table></div>\n<dl class=\"facts model-metrics\">");
     let mut overall = vec![
-        ("Topic diversity", metric(Some(m.topic_diversity))),
         (
-            "Inverted RBO",
-            format!(
-                "{} <small>(p = {})</small>",
-                metric(Some(m.inverted_rbo.overall)),
-                m.inverted_rbo.weight
-            ),
+            "Topic diversity".to_owned(),
+            metric(Some(m.topic_diversity)),
+        ),
+        (
+            format!("Inverted RBO (p = {})", m.inverted_rbo.weight),
+            metric(Some(m.inverted_rbo.overall)),
         ),
     ];
     if let Some(perplexity) = reference.and_then(|r| r.perplexity) {
-        overall.push(("Perplexity", format!("{perplexity:.2}")));
+        overall.push(("Perplexity".to_owned(), format!("{perplexity:.2}")));
     }
     if let Some(wetc) = &m.wetc {
         overall.push((
-            "Top words without a vector",
+            "Top words without a vector".to_owned(),
             format!(
                 "{} <small>({} in the vocabulary)</small>",
                 wetc.missing_top_words, wetc.missing_vocabulary_words

@@ -3,9 +3,10 @@
 use std::fmt::Write;
 
 /// Colours of the first topics: distinct hues that keep white text readable and print well.
-const PALETTE: [&str; 12] = [
+const PALETTE: [&str; 20] = [
     "#2f6fb0", "#d0622b", "#3a8f4a", "#c23b4f", "#7a55b0", "#8a6539", "#c0528f", "#5a6670",
-    "#8c8c1c", "#18909c", "#c98f12", "#4b4fc4",
+    "#8c8c1c", "#18909c", "#c98f12", "#4b4fc4", "#5e8f1f", "#a03fb5", "#1e8a68", "#8b2f2f",
+    "#4f95d6", "#a8761a", "#e06666", "#345c3a",
 ];
 
 /// Returns the colour of topic `k`, the same in every chart and table of a report.

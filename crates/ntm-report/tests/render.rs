@@ -380,8 +380,8 @@ fn map_of_single_topic_is_centred() {
         .descendants()
         .find(|n| n.has_tag_name("circle"))
         .expect("circle");
-    assert_eq!(circle.attribute("cx"), Some("360"));
-    assert_eq!(circle.attribute("cy"), Some("240"));
+    assert_eq!(circle.attribute("cx"), Some("480"));
+    assert_eq!(circle.attribute("cy"), Some("280"));
 }
 
 /// Returns every `<svg>…</svg>` element of a page.
