@@ -26,6 +26,8 @@ enum Command {
     Infer(commands::infer::InferArgs),
     /// Score a model's topics (coherence, diversity, WETC) and held-out perplexity on a reference.
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// Write one self-contained HTML page with a model's losses, topics, topic map and metrics.
+    Report(commands::report::ReportArgs),
     /// Prepare the shipped 20 Newsgroups sample, train on it and print the topics.
     Demo(commands::demo::DemoArgs),
 }
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&args),
         Command::Infer(args) => commands::infer::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
+        Command::Report(args) => commands::report::run(&args),
         Command::Demo(args) => commands::demo::run(&args),
     };
     match result {

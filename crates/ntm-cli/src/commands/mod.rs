@@ -6,5 +6,6 @@ pub mod demo;
 pub mod evaluate;
 pub mod infer;
 pub mod prepare;
+pub mod report;
 pub mod topics;
 pub mod train;
