@@ -155,7 +155,8 @@ fn topics_section(out: &mut String, input: &ReportInput) {
          <h2 id=\"topics-heading\">Top words</h2>\n<p class=\"lead\">The {words} most probable \
          words of each topic. A bar is the word's probability in the topic's word distribution, \
          the softmax of the topic's decoder column, drawn relative to the topic's first word.{}</p>\n\
-         <div class=\"topic-grid\">\n",
+         <p class=\"lead hover-hint\">Hovering a bar, circle or table row highlights its topic \
+         in every chart and table.</p>\n<div class=\"topic-grid\">\n",
         if input.summary.has_vocabulary {
             ""
         } else {

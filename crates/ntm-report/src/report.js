@@ -2,6 +2,8 @@
 // topics in every chart and table, so one topic can be followed across the page.
 (function () {
   "use strict";
+  // Shows the hover hint, which only makes sense when this script runs.
+  document.documentElement.classList.add("interactive");
   var current = null;
   function focusTopic(topic) {
     if (topic === current) {
