@@ -4,9 +4,9 @@
 #
 # Usage: scripts/report-browser-test.sh
 #
-# The script trains a small model on the shipped 20 Newsgroups sample (`ntm demo`), writes its
-# report and opens it twice in Chromium: once to dump the DOM after load with the console
-# log and a net log, once for a screenshot. scripts/report_browser_check.py checks the
+# The script trains a small model on the shipped 20 Newsgroups sample (`ntm demo`) and writes
+# its report. Chromium opens the report twice: once to dump the DOM after load with the
+# console log and a net log, and once for a screenshot. scripts/report_browser_check.py checks the
 # results. It first runs the same checks on a deliberately broken page and requires them to
 # fail, so a check that can no longer see a failure is caught.
 #
@@ -55,9 +55,9 @@ if [[ -z ${NTM:-} ]]; then
     NTM="${CARGO_TARGET_DIR:-$repo/target}/debug/ntm"
 fi
 
-# Every run gets a fresh profile. The proxy on the loopback discard port and the resolver
-# rule keep Chromium's own background requests (update checks, account lookups) on this
-# machine; the page's requests, if any, still show up in the net log.
+# Every run gets a fresh profile. Chromium makes background requests of its own (update
+# checks, account lookups), so a proxy on the loopback discard port and a resolver rule that
+# resolves nothing keep them on this machine. The page's requests still show in the net log.
 run_chromium() {
     local name=$1
     shift

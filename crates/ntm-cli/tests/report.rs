@@ -17,8 +17,8 @@ struct Trained {
     model: PathBuf,
 }
 
-/// Prepares the sample and trains once per test binary; the folder lives under Cargo's
-/// temporary folder for integration tests, so it is not removed between tests.
+/// Prepares the sample and trains once per test binary. The folder is kept under Cargo's
+/// temporary folder for integration tests, because every test of the binary reads it.
 fn trained() -> &'static Trained {
     static TRAINED: OnceLock<Trained> = OnceLock::new();
     TRAINED.get_or_init(|| {

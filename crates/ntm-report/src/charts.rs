@@ -15,7 +15,7 @@ const TRAIN_COLOUR: &str = "#27415e";
 const VALIDATION_COLOUR: &str = "#c0561b";
 /// Font size of chart labels, in pixels.
 const FONT: f64 = 13.0;
-/// Longest word label, in characters, before it is shortened with an ellipsis.
+/// Maximum length of a word label in characters; longer words end with an ellipsis.
 const MAX_LABEL_CHARS: usize = 22;
 
 /// Draws the training and validation loss per epoch as lines, with the best epoch marked by a
@@ -527,7 +527,7 @@ pub fn topic_map_chart(
             Area::new(x - r, y - r, x + r, y + r)
         })
         .collect();
-    let mut taken: Vec<Area> = Vec::new();
+    let mut placed_labels: Vec<Area> = Vec::new();
     for &k in &order {
         let words = first_words(topics.get(k), 3);
         let r = radius(k);
@@ -540,11 +540,19 @@ pub fn topic_map_chart(
             texts.push(k.to_string());
         }
         let placed = texts.iter().find_map(|text| {
-            place_label(centres[k], r, text, (width, height), k, &circles, &taken)
-                .map(|placement| (text, placement))
+            place_label(
+                centres[k],
+                r,
+                text,
+                (width, height),
+                k,
+                &circles,
+                &placed_labels,
+            )
+            .map(|placement| (text, placement))
         });
         if let Some((text, (x, y, anchor, area))) = placed {
-            taken.push(area);
+            placed_labels.push(area);
             let _ = write!(
                 out,
                 "<text data-topic=\"{k}\" class=\"map-label\" x=\"{}\" y=\"{}\" dy=\"0.35em\" text-anchor=\"{anchor}\">{}</text>",
@@ -590,7 +598,7 @@ fn place_label(
     (width, height): (f64, f64),
     own: usize,
     circles: &[Area],
-    taken: &[Area],
+    placed_labels: &[Area],
 ) -> Option<(f64, f64, &'static str, Area)> {
     let (x, y) = centre;
     let w = text_width(text, MAP_FONT);
@@ -626,7 +634,7 @@ fn place_label(
         let inside =
             area.x0 >= 2.0 && area.y0 >= 2.0 && area.x1 <= width - 2.0 && area.y1 <= height - 2.0;
         inside
-            && !taken.iter().any(|t| t.overlaps(area))
+            && !placed_labels.iter().any(|t| t.overlaps(area))
             && !circles
                 .iter()
                 .enumerate()

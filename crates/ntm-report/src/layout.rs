@@ -20,8 +20,8 @@ pub struct Layout {
 /// Returns each topic's word distribution, the softmax of its decoder column.
 ///
 /// `decoder` is row-major `[vocab_size, num_topics]`, entry `(v, k)` the weight of word `v`
-/// in topic `k`, as `model.safetensors` stores `decoder.weight`. The decoder bias, which holds
-/// the background word frequencies shared by all topics, is left out.
+/// in topic `k`, as `model.safetensors` stores `decoder.weight`. The decoder bias is left
+/// out because it contains the background word frequencies that all topics share.
 pub fn topic_word_distributions(
     decoder: &[f32],
     vocab_size: usize,

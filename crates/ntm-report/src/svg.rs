@@ -41,8 +41,8 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// Formats a coordinate with at most two decimals; a non-finite value becomes 0 so that no
-/// `NaN` reaches the markup (callers filter such values out before drawing).
+/// Formats a coordinate with at most two decimals. A non-finite value becomes 0, so no `NaN`
+/// reaches the markup even if a caller forgot to filter such values out before drawing.
 pub fn coordinate(value: f64) -> String {
     if !value.is_finite() {
         return "0".to_owned();

@@ -210,8 +210,8 @@ fn reference_metrics(
     }
 }
 
-/// Returns the mean topic weight of each topic over `rows`, the weights being what
-/// `ntm infer` writes for each document; all zeros when there are no rows.
+/// Returns the mean topic weight of each topic over `rows`, with the weights that `ntm infer`
+/// writes for each document. The means are all zero when there are no rows.
 fn mean_topic_weights(network: &Network, rows: &SparseRows) -> Result<Vec<f64>> {
     let num_topics = network.config.num_topics;
     let mut sums = vec![0.0f64; num_topics];
