@@ -176,6 +176,9 @@ pub fn classical_mds(distances: &[f64], n: usize) -> Result<Layout, ReportError>
 /// Computes the eigenvalues and eigenvectors of a symmetric `n × n` matrix by the cyclic
 /// Jacobi method. Returns the eigenvalues and the row-major matrix whose column `j` is the
 /// unit eigenvector of eigenvalue `j`.
+///
+/// NOTE: each sweep costs `O(n³)`, which is fine for the topic counts that maps are read at
+/// but takes tens of seconds near SageMaker's limit of 1000 topics.
 fn symmetric_eigen(matrix: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
     let mut a = matrix.to_vec();
     let mut vectors = vec![0.0; n * n];
