@@ -118,4 +118,6 @@ run_chromium screenshot --hide-scrollbars --window-size=1280,4800 \
 python3 "$repo/scripts/report_browser_check.py" --dom "$work/report.dom.html" \
     --log "$work/report.chromium.log" --netlog "$work/report.netlog.json" \
     --screenshot "$work/report.png" --topics "$topics" --top-n "$top_n"
-echo "screenshot: $work/report.png"
+if [[ ${KEEP_TEST_FOLDER:-0} == 1 ]]; then
+    echo "screenshot: $work/report.png"
+fi
