@@ -1,4 +1,4 @@
-//! The `ntm` command line: prepare text, train, infer, evaluate, serve and run the demo.
+//! The `ntm` command line: prepare text, train, infer, evaluate, report, serve and run the demo.
 
 mod commands;
 mod logging;
@@ -28,6 +28,8 @@ enum Command {
     Evaluate(commands::evaluate::EvaluateArgs),
     /// Serve topic weights over HTTP as a SageMaker NTM inference endpoint.
     Serve(commands::serve::ServeArgs),
+    /// Write one self-contained HTML page with a model's losses, topics, topic map and metrics.
+    Report(commands::report::ReportArgs),
     /// Prepare the shipped 20 Newsgroups sample, train on it and print the topics.
     Demo(commands::demo::DemoArgs),
 }
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Infer(args) => commands::infer::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
+        Command::Report(args) => commands::report::run(&args),
         Command::Demo(args) => commands::demo::run(&args),
     };
     match result {

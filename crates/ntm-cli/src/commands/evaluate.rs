@@ -197,7 +197,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
 }
 
 /// True when `path` names a tokenised-documents file rather than a channel.
-fn is_token_file(path: &Path) -> bool {
+pub(crate) fn is_token_file(path: &Path) -> bool {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
@@ -206,7 +206,7 @@ fn is_token_file(path: &Path) -> bool {
 }
 
 /// Reads every non-empty document of a channel into one matrix.
-fn read_channel(path: &Path, vocab_size: usize) -> Result<SparseRows> {
+pub(crate) fn read_channel(path: &Path, vocab_size: usize) -> Result<SparseRows> {
     let mut reader = ChannelReader::open(path, None, vocab_size, BATCH_ROWS)
         .with_context(|| format!("cannot read the reference {}", path.display()))?;
     let mut rows = SparseRows::new(vocab_size);
@@ -223,7 +223,7 @@ fn read_channel(path: &Path, vocab_size: usize) -> Result<SparseRows> {
 
 /// Returns the `seed` hyperparameter the model was trained with, or its default 0 when the
 /// model does not record one.
-fn training_seed(artifact: &ModelArtifact) -> Result<u64> {
+pub(crate) fn training_seed(artifact: &ModelArtifact) -> Result<u64> {
     match artifact.metadata.hyperparameters.get("seed") {
         Some(text) => text.parse().with_context(|| {
             format!("the model's seed hyperparameter {text:?} is not an integer; pass --seed")

@@ -7,5 +7,6 @@ pub mod evaluate;
 pub mod infer;
 pub mod prepare;
 pub mod serve;
+pub mod report;
 pub mod topics;
 pub mod train;

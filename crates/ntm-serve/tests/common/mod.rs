@@ -45,16 +45,14 @@ fn train(rows: &SparseRows, hyperparameters: &[(&str, &str)]) -> ntm_model::netw
     }
     let hp = builder.check().expect("complete hyperparameters");
     let config = TrainConfig::from_hyperparameters(&hp, "algo-1");
-    let data = TrainData {
-        train: rows,
-        validation: None,
-        test: None,
-    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
         .expect("one training thread");
-    pool.install(|| trainer::train(&config, &data, TrainControl::default()))
+    pool.install(|| {
+        let data = TrainData::in_memory(rows, None, None);
+        trainer::train(&config, data, TrainControl::default())
+    })
         .expect("training succeeds")
         .network
 }
