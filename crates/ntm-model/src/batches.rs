@@ -81,9 +81,9 @@ impl MemoryOrder {
 /// per document, which under a long stream of replacements would fragment the heap to many
 /// times the live size.
 ///
-/// A replaced or removed document leaves a gap in the pools; once the gaps outweigh the live
-/// counts, the live documents are moved down in place, so the pools stay under about twice
-/// the live size.
+/// A replaced or removed document leaves a gap in the pools. Once the gaps outweigh the live
+/// counts, the live documents move down in place, so the pools stay under about twice the
+/// live size.
 struct ShuffleBuffer {
     indices: Vec<u32>,
     values: Vec<f32>,

@@ -2,9 +2,9 @@
 //! every epoch, or read from SageMaker Pipe-mode FIFOs.
 //!
 //! A File-mode channel is read once in full before training, which checks every document.
-//! While the decoded documents fit the remaining in-memory budget they are kept; past it the
-//! read goes on only to check and count, and training then streams the channel from its files
-//! on every pass. A Pipe-mode channel `<name>` is the series of FIFOs `<name>_0`, `<name>_1`, ...
+//! While the decoded documents fit the remaining in-memory budget, they are kept. Past it, the
+//! read goes on only to check and count, and training streams the channel from its files on
+//! every pass. A Pipe-mode channel `<name>` is the series of FIFOs `<name>_0`, `<name>_1`, ...
 //! in the data folder, one per pass, each read once; its documents are checked as they arrive.
 
 use std::path::{Path, PathBuf};
@@ -58,20 +58,20 @@ pub fn load_file_channel(
     let context = || format!("cannot read the {name} channel");
     let mut reader =
         ChannelReader::open(path, content_type, feature_dim, CHUNK_ROWS).with_context(context)?;
-    let mut kept = Some(SparseRows::new(feature_dim));
+    let mut in_memory = Some(SparseRows::new(feature_dim));
     let mut documents = 0usize;
     let mut nnz = 0usize;
     while let Some(chunk) = reader.next_chunk().with_context(context)? {
         documents += chunk.n_rows();
         nnz += chunk.nnz();
-        if let Some(rows) = kept.as_mut() {
+        if let Some(rows) = in_memory.as_mut() {
             rows.extend(&chunk);
             if decoded_bytes(rows) > *budget {
                 info!(
                     "{name} channel: over the in-memory limit of {} MiB, so it is streamed from disk every epoch",
                     *budget >> 20
                 );
-                kept = None;
+                in_memory = None;
             }
         }
     }
@@ -79,7 +79,7 @@ pub fn load_file_channel(
         "{name} channel: {documents} documents, {nnz} non-zeros, {} empty skipped",
         reader.empty_documents()
     );
-    match kept {
+    match in_memory {
         Some(rows) => {
             *budget -= decoded_bytes(&rows);
             Ok(ChannelInput::Memory(rows))
@@ -125,7 +125,7 @@ impl RowStream for FileStream {
     }
 }
 
-/// Returns whether the data folder holds the first Pipe-mode FIFO of channel `name`.
+/// Returns whether the data folder contains the first Pipe-mode FIFO of channel `name`.
 pub fn has_pipe(data: &Path, name: &str) -> bool {
     data.join(format!("{name}_0")).exists()
 }
