@@ -87,7 +87,7 @@ fn writer_rejects_line_breaks() {
 
 #[test]
 fn writer_rejects_leading_byte_order_mark() {
-    // A file that starts with two byte order marks: the reader strips one, so the first word
+    // The file starts with two byte order marks. The reader strips one, so the first word
     // keeps the other, and writing that word first would lose it on the next read.
     let words = parse_vocab(b"\xef\xbb\xbf\xef\xbb\xbfapple\ncafe\n").unwrap();
     assert_eq!(words, vec!["\u{feff}apple", "cafe"]);
@@ -97,7 +97,7 @@ fn writer_rejects_leading_byte_order_mark() {
 }
 
 #[test]
-fn writer_keeps_byte_order_mark_after_first_word() {
+fn writer_keeps_later_byte_order_mark() {
     let words = vec!["apple".to_owned(), "\u{feff}cafe".to_owned()];
     let written = write_vocab(Vec::new(), &words).unwrap();
     assert_eq!(parse_vocab(&written).unwrap(), words);
