@@ -14,7 +14,7 @@ use ntm_fuzz::{assert_same_rows, check_rows, Trickle};
 /// Feature dimensions tried on every input, besides the width of its first line.
 const FEATURE_DIMS: [usize; 3] = [1, 3, 6];
 
-/// Largest width taken from the first line; wider lines are still parsed with the fixed
+/// Largest width taken from the first line. Wider lines are still parsed with the fixed
 /// dimensions.
 const MAX_SUGGESTED_DIM: usize = 100_000;
 
@@ -28,7 +28,12 @@ fn first_line_width(data: &[u8]) -> Option<usize> {
 }
 
 /// Reads every row with `CsvReader`, as the channel reader does.
-fn stream(data: &[u8], chunk: usize, feature_dim: usize, label_size: usize) -> Result<SparseRows, FormatError> {
+fn stream(
+    data: &[u8],
+    chunk: usize,
+    feature_dim: usize,
+    label_size: usize,
+) -> Result<SparseRows, FormatError> {
     let mut reader = CsvReader::new(Trickle::new(data, chunk), feature_dim, label_size)
         .without_non_integer_warning();
     let mut rows = SparseRows::new(feature_dim);
@@ -36,7 +41,10 @@ fn stream(data: &[u8], chunk: usize, feature_dim: usize, label_size: usize) -> R
     let mut counts = Vec::new();
     let mut previous_line = 0;
     while let Some(line) = reader.next_row(&mut indices, &mut counts)? {
-        assert!(line >= previous_line, "line numbers go back: {line} after {previous_line}");
+        assert!(
+            line >= previous_line,
+            "line numbers go back: {line} after {previous_line}"
+        );
         previous_line = line;
         rows.push_row(&indices, &counts);
     }
@@ -62,7 +70,11 @@ fn check(data: &[u8], feature_dim: usize, label_size: usize) {
     assert_eq!(rows.n_cols(), feature_dim, "n_cols");
     // The csv crate ends a record at `\n`, `\r` or `\r\n`.
     let lines = data.split(|&b| b == b'\n' || b == b'\r').count();
-    assert!(rows.n_rows() <= lines, "{} rows from {lines} lines", rows.n_rows());
+    assert!(
+        rows.n_rows() <= lines,
+        "{} rows from {lines} lines",
+        rows.n_rows()
+    );
 
     let written = write_csv_rows(Vec::new(), &rows).expect("writing to a Vec succeeds");
     let reread = parse_csv(&written, feature_dim, 0).expect("written rows parse");
@@ -73,7 +85,9 @@ fuzz_target!(|data: &[u8]| {
     let width = first_line_width(data);
     for label_size in [0, 1] {
         let mut dims = FEATURE_DIMS.to_vec();
-        if let Some(width) = width.filter(|&w| w > label_size && w - label_size <= MAX_SUGGESTED_DIM) {
+        if let Some(width) =
+            width.filter(|&w| w > label_size && w - label_size <= MAX_SUGGESTED_DIM)
+        {
             dims.push(width - label_size);
         }
         dims.sort_unstable();

@@ -1,16 +1,16 @@
 //! The `aialgs.data.Record` decoder: the input is one record payload.
 //!
-//! For several `feature_dim` values, `decode_record_row` must return a valid row or an error,
+//! For several `feature_dim` values, `decode_record_row` must return a valid row or an error.
 //! `decode_recordio_protobuf` must agree with it on the payload framed as a whole record and
-//! as a split record, and re-encoding a decoded row with ntm's sparse and dense writers must
-//! decode to the same row.
+//! as a split record. A decoded row re-encoded with ntm's sparse and dense writers must decode
+//! to the same row.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use ntm_formats::record::{
-    decode_record_row, decode_recordio_protobuf, encode_dense_record, encode_sparse_record,
-    Record, ValueKind, FEATURE_KEY,
+    decode_record_row, decode_recordio_protobuf, encode_dense_record, encode_sparse_record, Record,
+    ValueKind, FEATURE_KEY,
 };
 use ntm_formats::recordio::{write_record, write_split_record};
 use ntm_formats::SparseRows;
@@ -61,11 +61,7 @@ fn check_dim(payload: &[u8], feature_dim: usize) {
             (Ok((indices, values)), Ok(rows)) => {
                 check_rows(rows);
                 assert_eq!(rows.n_rows(), 1, "{framing} framing: one record, one row");
-                assert_same_row(
-                    (indices, values),
-                    rows.row(0),
-                    "decode_recordio_protobuf",
-                );
+                assert_same_row((indices, values), rows.row(0), "decode_recordio_protobuf");
             }
             (Err(a), Err(b)) => assert_eq!(
                 a.to_string(),
@@ -84,7 +80,11 @@ fn check_dim(payload: &[u8], feature_dim: usize) {
     let keys: Vec<u64> = indices.iter().map(|&i| u64::from(i)).collect();
     let sparse = encode_sparse_record(&keys, &values, feature_dim);
     let again = decode_record_row(&sparse, feature_dim, 0).expect("a re-encoded row decodes");
-    assert_same_row((&indices, &values), (&again.0, &again.1), "sparse re-encoding");
+    assert_same_row(
+        (&indices, &values),
+        (&again.0, &again.1),
+        "sparse re-encoding",
+    );
 
     if feature_dim <= MAX_DENSE_DIM {
         let mut matrix = SparseRows::new(feature_dim);
@@ -93,7 +93,11 @@ fn check_dim(payload: &[u8], feature_dim: usize) {
         matrix.densify_row(0, &mut dense);
         let again = decode_record_row(&encode_dense_record(&dense), feature_dim, 0)
             .expect("a dense re-encoded row decodes");
-        assert_same_row((&indices, &values), (&again.0, &again.1), "dense re-encoding");
+        assert_same_row(
+            (&indices, &values),
+            (&again.0, &again.1),
+            "dense re-encoding",
+        );
     }
 }
 

@@ -19,8 +19,8 @@ type Outcome = (Vec<Vec<u8>>, Option<String>);
 
 /// Describes an error for comparison between decoders.
 ///
-/// A bad magic number is described by its position and bytes only: the slice decoder sniffs
-/// up to 64 bytes for its hint, while the streaming reader has only the 8 header bytes.
+/// A bad magic number is described by its position and bytes only, because the slice decoder
+/// sniffs up to 64 bytes for its hint while the streaming reader has only the 8 header bytes.
 fn describe(error: &FormatError) -> String {
     match error {
         FormatError::BadMagic {
@@ -62,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
 
     match decode_records(data) {
         Ok(records) => {
-            assert_eq!(sliced.1, None, "decode_records succeeds where RecordIoSlices fails");
+            assert_eq!(
+                sliced.1, None,
+                "decode_records succeeds where RecordIoSlices fails"
+            );
             assert_eq!(records, sliced.0, "decode_records: records differ");
         }
         Err(e) => assert_eq!(
@@ -76,16 +79,25 @@ fuzz_target!(|data: &[u8]| {
     let streamed = collect(reader.by_ref(), "RecordIoReader");
     assert_same(&sliced, &streamed, "RecordIoReader over a cursor");
     assert_eq!(reader.records_read(), streamed.0.len(), "records_read");
-    assert!(reader.next().is_none(), "RecordIoReader yields an item after its end");
+    assert!(
+        reader.next().is_none(),
+        "RecordIoReader yields an item after its end"
+    );
 
     let chunk = 1 + usize::from(data.first().copied().unwrap_or(0) % 11);
-    let trickled = collect(RecordIoReader::new(Trickle::new(data, chunk)), "RecordIoReader");
+    let trickled = collect(
+        RecordIoReader::new(Trickle::new(data, chunk)),
+        "RecordIoReader",
+    );
     assert_same(&sliced, &trickled, "RecordIoReader over short reads");
 
     // Every payload byte comes from the input: a joined record replaces each 8-byte header
     // after the first with a 4-byte magic word.
     let payload_bytes: usize = sliced.0.iter().map(Vec::len).sum();
-    assert!(payload_bytes <= data.len(), "more payload bytes than input bytes");
+    assert!(
+        payload_bytes <= data.len(),
+        "more payload bytes than input bytes"
+    );
 
     let mut whole_parts = Vec::new();
     let mut split_parts = Vec::new();
@@ -93,9 +105,19 @@ fuzz_target!(|data: &[u8]| {
         write_record(&mut whole_parts, record).expect("writing to a Vec succeeds");
         write_split_record(&mut split_parts, record).expect("writing to a Vec succeeds");
     }
-    assert_eq!(whole_parts.len() % 4, 0, "written parts are not padded to 4 bytes");
+    assert_eq!(
+        whole_parts.len() % 4,
+        0,
+        "written parts are not padded to 4 bytes"
+    );
     let reread = decode_records(&whole_parts).expect("written records decode");
-    assert_eq!(reread, sliced.0, "records written whole read back differently");
+    assert_eq!(
+        reread, sliced.0,
+        "records written whole read back differently"
+    );
     let reread = decode_records(&split_parts).expect("written split records decode");
-    assert_eq!(reread, sliced.0, "records written split read back differently");
+    assert_eq!(
+        reread, sliced.0,
+        "records written split read back differently"
+    );
 });

@@ -16,7 +16,11 @@ const SAMPLE_LEN: usize = 64;
 
 fuzz_target!(|data: &[u8]| {
     let sniffed = sniff(data);
-    assert_eq!(sniffed == Sniffed::Empty, data.is_empty(), "Empty iff no bytes");
+    assert_eq!(
+        sniffed == Sniffed::Empty,
+        data.is_empty(),
+        "Empty iff no bytes"
+    );
     if data.len() >= 4 && data[..4] == MAGIC.to_le_bytes() {
         assert_eq!(sniffed, Sniffed::RecordIo, "magic number not recognised");
     }
@@ -28,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
         Sniffed::Csv | Sniffed::Text => Some(ContentType::Csv { label_size: 0 }),
         _ => None,
     };
-    assert_eq!(ContentType::detect(data), expected, "detect disagrees with sniff");
+    assert_eq!(
+        ContentType::detect(data),
+        expected,
+        "detect disagrees with sniff"
+    );
 
     // Cutting text anywhere, even inside a multi-byte character, leaves text.
     if matches!(sniffed, Sniffed::Csv | Sniffed::Json | Sniffed::Text) {

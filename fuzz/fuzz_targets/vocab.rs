@@ -13,9 +13,17 @@ fuzz_target!(|data: &[u8]| {
         Ok(words) => words,
         Err(FormatError::VocabEncoding { line, offset, .. }) => {
             let error = std::str::from_utf8(data).expect_err("valid UTF-8 was rejected");
-            assert_eq!(offset, error.valid_up_to() as u64, "offset of the invalid byte");
+            assert_eq!(
+                offset,
+                error.valid_up_to() as u64,
+                "offset of the invalid byte"
+            );
             let newlines = data[..error.valid_up_to()].iter().filter(|&&b| b == b'\n');
-            assert_eq!(line, newlines.count() as u64 + 1, "line of the invalid byte");
+            assert_eq!(
+                line,
+                newlines.count() as u64 + 1,
+                "line of the invalid byte"
+            );
             return;
         }
         Err(other) => panic!("unexpected error: {other:?}"),

@@ -5,18 +5,28 @@
 
 use std::io::{self, Read};
 
-use ntm_formats::{FormatError, SparseRows};
+use ntm_formats::SparseRows;
 
 /// Asserts the row invariants every decoder promises: as many values as indices, indices
 /// strictly increasing and below `n_cols`, and values finite and greater than zero (decoders
 /// drop zero counts).
 pub fn check_row(indices: &[u32], values: &[f32], n_cols: usize) {
-    assert_eq!(indices.len(), values.len(), "indices and values differ in length");
+    assert_eq!(
+        indices.len(),
+        values.len(),
+        "indices and values differ in length"
+    );
     for pair in indices.windows(2) {
-        assert!(pair[0] < pair[1], "indices not strictly increasing: {indices:?}");
+        assert!(
+            pair[0] < pair[1],
+            "indices not strictly increasing: {indices:?}"
+        );
     }
     for &index in indices {
-        assert!((index as usize) < n_cols, "index {index} >= n_cols {n_cols}");
+        assert!(
+            (index as usize) < n_cols,
+            "index {index} >= n_cols {n_cols}"
+        );
     }
     for &value in values {
         assert!(value.is_finite(), "value {value} is not finite");
@@ -29,8 +39,16 @@ pub fn check_rows(rows: &SparseRows) {
     let indptr = rows.indptr();
     assert_eq!(indptr.len(), rows.n_rows() + 1, "indptr length");
     assert_eq!(indptr[0], 0, "indptr does not start at 0");
-    assert_eq!(indptr[rows.n_rows()], rows.nnz(), "indptr does not end at nnz");
-    assert_eq!(rows.indices().len(), rows.values().len(), "indices and values lengths");
+    assert_eq!(
+        indptr[rows.n_rows()],
+        rows.nnz(),
+        "indptr does not end at nnz"
+    );
+    assert_eq!(
+        rows.indices().len(),
+        rows.values().len(),
+        "indices and values lengths"
+    );
     for i in 0..rows.n_rows() {
         let (indices, values) = rows.row(i);
         check_row(indices, values, rows.n_cols());
@@ -50,20 +68,6 @@ pub fn assert_same_rows(left: &SparseRows, right: &SparseRows, context: &str) {
     assert_eq!(left.n_rows(), right.n_rows(), "{context}: n_rows differ");
     for i in 0..left.n_rows() {
         assert_same_row(left.row(i), right.row(i), context);
-    }
-}
-
-/// Asserts that two results of decoding the same input agree: equal values, or errors with
-/// the same message.
-pub fn assert_same_result<T: PartialEq + std::fmt::Debug>(
-    left: &Result<T, FormatError>,
-    right: &Result<T, FormatError>,
-    context: &str,
-) {
-    match (left, right) {
-        (Ok(a), Ok(b)) => assert_eq!(a, b, "{context}: decoded values differ"),
-        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{context}: errors differ"),
-        _ => panic!("{context}: one decoder failed and the other did not: {left:?} / {right:?}"),
     }
 }
 
