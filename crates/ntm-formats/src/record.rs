@@ -195,7 +195,8 @@ fn checked_count(value: f64, cell: Cell) -> Result<f32> {
 ///
 /// # Errors
 /// [`FormatError::KeysValuesLength`], [`FormatError::KeyOutOfRange`] (the first bad key in
-/// input order), [`FormatError::NonFinite`] or [`FormatError::Negative`], with an empty path.
+/// input order), [`FormatError::NonFinite`] (also when the sum of a repeated key overflows
+/// `f32`) or [`FormatError::Negative`], with an empty path.
 pub fn canonical_sparse_row(
     keys: &[u64],
     values: &[f64],
@@ -231,6 +232,17 @@ pub fn canonical_sparse_row(
         if indices.last() == Some(&key) {
             if let Some(last) = counts.last_mut() {
                 *last += count;
+                // Each value is finite, but their sum can exceed the f32 range.
+                if !last.is_finite() {
+                    return Err(FormatError::NonFinite {
+                        path: PathBuf::new(),
+                        cell: Cell::Record {
+                            record,
+                            key: u64::from(key),
+                        },
+                        value: format!("{last} (the sum of the values of this repeated key)"),
+                    });
+                }
             }
         } else {
             indices.push(key);

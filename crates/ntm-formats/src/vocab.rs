@@ -78,8 +78,17 @@ pub fn check_vocab_size(path: &Path, words: usize, feature_dim: usize) -> Result
 /// Writes `words` one per line, each ending in `\n`, without a byte order mark.
 ///
 /// Fails with [`io::ErrorKind::InvalidInput`] when a word contains a line break, since it
-/// would shift the ids of every later word.
+/// would shift the ids of every later word, and when the first word starts with U+FEFF,
+/// since [`parse_vocab`] strips that character as a byte order mark.
 pub fn write_vocab<W: Write>(mut out: W, words: &[String]) -> io::Result<W> {
+    if let Some(first) = words.first().filter(|word| word.starts_with(BOM)) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "word 0 ({first:?}) starts with U+FEFF, which readers strip as a byte order mark"
+            ),
+        ));
+    }
     for (id, word) in words.iter().enumerate() {
         if word.contains(['\n', '\r']) {
             return Err(io::Error::new(

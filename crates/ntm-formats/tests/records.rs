@@ -229,6 +229,40 @@ fn negative_and_nan_counts_are_rejected() {
 }
 
 #[test]
+fn repeated_key_sum_overflow_is_rejected() {
+    // Each value is finite, but summing the two values of key 2 overflows f32 to infinity.
+    let payload = encode_sparse_record(&[2, 5, 2], &[3.0e38, 1.0, 3.0e38], 6);
+    let err = decode_record_row(&payload, 6, 4).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FormatError::NonFinite {
+                cell: Cell::Record { record: 4, key: 2 },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("record 4, key 2"), "{message}");
+    assert!(message.contains("sum"), "{message}");
+
+    let mut file = Vec::new();
+    write_record(&mut file, &payload).unwrap();
+    assert!(matches!(
+        decode_recordio_protobuf(&file, 6),
+        Err(FormatError::NonFinite { .. })
+    ));
+
+    let largest = encode_sparse_record(&[2, 2], &[f32::MAX / 2.0, f32::MAX / 2.0], 6);
+    assert_eq!(
+        decode_record_row(&largest, 6, 0).unwrap(),
+        row(&[2], &[f32::MAX]),
+        "a sum that reaches f32::MAX is still finite"
+    );
+}
+
+#[test]
 fn missing_values_feature_names_present_ones() {
     let mut features = BTreeMap::new();
     features.insert("counts".to_owned(), Value::default());

@@ -84,3 +84,21 @@ fn writer_rejects_line_breaks() {
     let err = write_vocab(Vec::new(), &words).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+#[test]
+fn writer_rejects_leading_byte_order_mark() {
+    // The file starts with two byte order marks. The reader strips one, so the first word
+    // keeps the other, and writing that word first would lose it on the next read.
+    let words = parse_vocab(b"\xef\xbb\xbf\xef\xbb\xbfapple\ncafe\n").unwrap();
+    assert_eq!(words, vec!["\u{feff}apple", "cafe"]);
+    let err = write_vocab(Vec::new(), &words).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("U+FEFF"), "{err}");
+}
+
+#[test]
+fn writer_keeps_later_byte_order_mark() {
+    let words = vec!["apple".to_owned(), "\u{feff}cafe".to_owned()];
+    let written = write_vocab(Vec::new(), &words).unwrap();
+    assert_eq!(parse_vocab(&written).unwrap(), words);
+}
