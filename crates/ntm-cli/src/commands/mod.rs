@@ -6,7 +6,7 @@ pub mod demo;
 pub mod evaluate;
 pub mod infer;
 pub mod prepare;
-pub mod serve;
 pub mod report;
+pub mod serve;
 pub mod topics;
 pub mod train;

@@ -328,7 +328,19 @@ fn run_job(job: TrainJob) -> Result<()> {
             info!("Model files written to {}", dir.display());
         }
     }
+    if let Some(peak) = peak_resident_memory() {
+        info!("Peak resident memory: {} MiB", peak >> 20);
+    }
     Ok(())
+}
+
+/// Returns the process's peak resident memory in bytes, from `VmHWM` in `/proc/self/status`;
+/// `None` where that file does not exist (systems other than Linux).
+fn peak_resident_memory() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Builds a job from the SageMaker container layout under `root` (see `commands::container`).

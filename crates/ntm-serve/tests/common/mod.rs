@@ -53,8 +53,8 @@ fn train(rows: &SparseRows, hyperparameters: &[(&str, &str)]) -> ntm_model::netw
         let data = TrainData::in_memory(rows, None, None);
         trainer::train(&config, data, TrainControl::default())
     })
-        .expect("training succeeds")
-        .network
+    .expect("training succeeds")
+    .network
 }
 
 /// Trains the four-block corpus model (feature_dim 20, 4 topics, 100 epochs) once per test
