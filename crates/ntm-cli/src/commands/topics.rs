@@ -1,5 +1,6 @@
 //! The final topic block of a training log, in SageMaker NTM's layout.
 
+use ntm_eval::embeddings::{wetc, VocabularyEmbeddings};
 use ntm_eval::{npmi_coherence, top_word_ids, topic_diversity, topic_uniqueness};
 use ntm_formats::SparseRows;
 use ntm_model::network::Network;
@@ -8,9 +9,14 @@ use ntm_model::network::Network;
 pub const TOP_WORDS: usize = 20;
 
 /// Builds the lines `Topics from epoch:final (num_topics:K) [tu T]:` and one
-/// `[t_k] word ...` line per topic, with TU over the top `min(20, V)` words.
+/// `[t_k] word ...` line per topic, with TU over the top `min(20, V)` words. With word
+/// embeddings, WETC joins them as SageMaker prints it: `[wetc W, tu T]` and `[w_k, t_k]`.
 /// Words come from `vocabulary` when given, word ids otherwise.
-pub fn topic_block(network: &Network, vocabulary: Option<&[String]>) -> Vec<String> {
+pub fn topic_block(
+    network: &Network,
+    vocabulary: Option<&[String]>,
+    embeddings: Option<&VocabularyEmbeddings>,
+) -> Vec<String> {
     let config = &network.config;
     let top = top_word_ids(
         network.decoder_weight(),
@@ -19,11 +25,21 @@ pub fn topic_block(network: &Network, vocabulary: Option<&[String]>) -> Vec<Stri
         TOP_WORDS,
     );
     let tu = topic_uniqueness(&top);
+    let coherence = embeddings.map(|e| wetc(&top, e));
+    // A topic with fewer than two top words that have a vector scores 0, as its pairs are empty.
+    let header = match &coherence {
+        Some(w) => format!(
+            "[wetc {:.2}, tu {:.2}]",
+            w.overall.unwrap_or(0.0),
+            tu.overall
+        ),
+        None => format!("[tu {:.2}]", tu.overall),
+    };
     let mut lines = vec![format!(
-        "Topics from epoch:final (num_topics:{}) [tu {:.2}]:",
-        config.num_topics, tu.overall
+        "Topics from epoch:final (num_topics:{}) {header}:",
+        config.num_topics
     )];
-    for (ids, score) in top.iter().zip(&tu.per_topic) {
+    for (k, (ids, score)) in top.iter().zip(&tu.per_topic).enumerate() {
         let words: Vec<String> = ids
             .iter()
             .map(|&id| match vocabulary.and_then(|v| v.get(id as usize)) {
@@ -31,7 +47,11 @@ pub fn topic_block(network: &Network, vocabulary: Option<&[String]>) -> Vec<Stri
                 None => id.to_string(),
             })
             .collect();
-        lines.push(format!("[{score:.2}] {}", words.join(" ")));
+        let scores = match &coherence {
+            Some(w) => format!("[{:.2}, {score:.2}]", w.per_topic[k].unwrap_or(0.0)),
+            None => format!("[{score:.2}]"),
+        };
+        lines.push(format!("{scores} {}", words.join(" ")));
     }
     lines
 }

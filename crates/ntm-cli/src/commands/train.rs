@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use ntm_eval::embeddings::VocabularyEmbeddings;
 use ntm_formats::{ContentType, SparseRows};
 use ntm_model::artifact::ModelArtifact;
 use ntm_model::hyperparams::Hyperparameters;
 use ntm_model::network::Network;
 use ntm_model::trainer::{self, TrainConfig, TrainControl, TrainData};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::channels::{self, ChannelInput, PipeStream};
 use super::topics;
@@ -49,6 +50,11 @@ pub struct TrainArgs {
     /// not fit is streamed from disk on every epoch, with a bounded shuffle buffer.
     #[arg(long, env = "NTM_IN_MEMORY_LIMIT_MB", default_value_t = 256)]
     pub in_memory_limit_mb: usize,
+    /// Word vectors in GloVe text format (`.gz` accepted) for WETC in the final topic block; an
+    /// `auxiliary/embeddings.txt` or `auxiliary/embeddings.txt.gz` in the data folder is used
+    /// when this is not given. Needs `auxiliary/vocab.txt`.
+    #[arg(long, env = "NTM_EMBEDDINGS")]
+    pub embeddings: Option<PathBuf>,
     /// Documents in the shuffle buffer of a streamed training channel.
     #[arg(long, env = "NTM_SHUFFLE_BUFFER", default_value_t = trainer::DEFAULT_SHUFFLE_BUFFER)]
     pub shuffle_buffer: usize,
@@ -153,6 +159,7 @@ struct TrainJob {
     threads: usize,
     in_memory_limit_mb: usize,
     shuffle_buffer: usize,
+    embeddings: Option<PathBuf>,
     stop: Option<Arc<AtomicBool>>,
 }
 
@@ -197,6 +204,7 @@ fn job_from_args(args: &TrainArgs, data: &Path, output: &Path) -> Result<TrainJo
         threads: args.threads,
         in_memory_limit_mb: args.in_memory_limit_mb,
         shuffle_buffer: args.shuffle_buffer,
+        embeddings: args.embeddings.clone(),
         stop: None,
     })
 }
@@ -248,6 +256,12 @@ fn run_job(job: TrainJob) -> Result<()> {
     // 2. Channels.
     let mut config = TrainConfig::from_hyperparameters(&hyperparameters, &job.host);
     config.shuffle_buffer = job.shuffle_buffer.max(1);
+    let embeddings_path = job.embeddings.clone().or_else(|| {
+        ["embeddings.txt", "embeddings.txt.gz"]
+            .iter()
+            .map(|name| job.data.join("auxiliary").join(name))
+            .find(|path| path.is_file())
+    });
     let mut channels = load_channels(
         &job.data,
         &job.channels,
@@ -255,6 +269,31 @@ fn run_job(job: TrainJob) -> Result<()> {
         job.in_memory_limit_mb.saturating_mul(1 << 20),
         job.stop.clone(),
     )?;
+    // Word vectors are loaded before training, so a bad file fails before any work is done.
+    let embeddings = match (&embeddings_path, &channels.vocabulary) {
+        (Some(path), Some(words)) => {
+            info!("Loading pre-trained word vectors from {}", path.display());
+            let vectors = VocabularyEmbeddings::load(path, words)
+                .with_context(|| format!("cannot load the word vectors {}", path.display()))?;
+            if vectors.missing_words() > 0 {
+                warn!(
+                    "{} of the {} vocabulary words have no vector in {}; WETC skips them, so it describes the other words only",
+                    vectors.missing_words(),
+                    words.len(),
+                    path.display()
+                );
+            }
+            Some(vectors)
+        }
+        (Some(path), None) => {
+            warn!(
+                "no auxiliary/vocab.txt, so the word vectors in {} cannot be matched to features; WETC is left out",
+                path.display()
+            );
+            None
+        }
+        (None, _) => None,
+    };
 
     // 3. Train.
     let output_dir = match &job.output {
@@ -287,7 +326,11 @@ fn run_job(job: TrainJob) -> Result<()> {
     }
 
     // 4. Report the topics.
-    for line in topics::topic_block(&outcome.network, channels.vocabulary.as_deref()) {
+    for line in topics::topic_block(
+        &outcome.network,
+        channels.vocabulary.as_deref(),
+        embeddings.as_ref(),
+    ) {
         info!("{line}");
     }
     info!("{}", topics::quality_line(&outcome.network));
@@ -361,6 +404,7 @@ pub(super) fn container_job(
         threads: args.threads,
         in_memory_limit_mb: args.in_memory_limit_mb,
         shuffle_buffer: args.shuffle_buffer,
+        embeddings: args.embeddings.clone(),
         stop: Some(stop),
     })
 }

@@ -185,9 +185,12 @@ pub fn topic_block(log: &str) -> (String, Vec<Vec<String>>) {
     let topics = messages[start + 1..]
         .iter()
         .map_while(|m| {
-            // Topic lines read `[0.74] word word ...`, the bracket holding the topic's TU.
-            let (score, words) = m.strip_prefix('[')?.split_once("] ")?;
-            score.parse::<f64>().ok()?;
+            // Topic lines read `[0.74] word word ...`, the bracket holding the topic's TU, or
+            // `[0.21, 0.74] word ...` with the topic's WETC first.
+            let (scores, words) = m.strip_prefix('[')?.split_once("] ")?;
+            for score in scores.split(", ") {
+                score.parse::<f64>().ok()?;
+            }
             Some(words.split(' ').map(str::to_owned).collect())
         })
         .collect();
