@@ -114,14 +114,21 @@ impl RowStream for FileStream {
     }
 
     fn next_chunk(&mut self) -> Result<Option<SparseRows>, StreamError> {
-        match self.reader.as_mut() {
-            Some(reader) => Ok(reader.next_chunk()?),
-            None => Err("the channel was read before a pass started".into()),
-        }
+        next_chunk_of_pass(self.reader.as_mut())
     }
 
     fn documents(&self) -> Option<usize> {
         Some(self.documents)
+    }
+}
+
+/// Reads the next chunk of the pass that `reader` reads; `None` means no pass has started.
+fn next_chunk_of_pass(
+    reader: Option<&mut ChannelReader>,
+) -> Result<Option<SparseRows>, StreamError> {
+    match reader {
+        Some(reader) => Ok(reader.next_chunk()?),
+        None => Err("the channel was read before a pass started".into()),
     }
 }
 
@@ -223,10 +230,7 @@ impl RowStream for PipeStream {
     }
 
     fn next_chunk(&mut self) -> Result<Option<SparseRows>, StreamError> {
-        match self.reader.as_mut() {
-            Some(reader) => Ok(reader.next_chunk()?),
-            None => Err("the channel was read before a pass started".into()),
-        }
+        next_chunk_of_pass(self.reader.as_mut())
     }
 
     fn documents(&self) -> Option<usize> {
