@@ -10,7 +10,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 cargo test --workspace --locked
 
-cargo build --locked -p ntm-cli
+# `cargo test` built target/debug/ntm for the end-to-end tests; building it again for one
+# package would resolve features differently and recompile dependencies.
 export NTM_BIN="$PWD/target/debug/ntm"
 export NTM="$NTM_BIN"
 NTM_SDK_VENV="${NTM_SDK_VENV:-$PWD/target/sdk-venv}" scripts/sdk-tests.sh
