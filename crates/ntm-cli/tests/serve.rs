@@ -349,3 +349,82 @@ fn sigterm_finishes_request_in_flight() {
     assert_eq!(server.wait_for_exit(), Some(0), "exit code after SIGTERM");
     server.wait_for_log("Server stopped");
 }
+
+#[test]
+fn million_word_model_serves_sparse_instance() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let data = root.path().join("data");
+    std::fs::create_dir_all(data.join("train")).expect("train folder");
+    // 100 documents of 50 distinct words each, spread over a vocabulary of 1,000,000 words.
+    let documents: Vec<Vec<u64>> = (0..100u64)
+        .map(|i| {
+            let mut keys: Vec<u64> = (0..50u64)
+                .map(|j| (i * 7919 + j * 19997) % 1_000_000)
+                .collect();
+            keys.sort_unstable();
+            keys
+        })
+        .collect();
+    let output = root.path().join("model");
+    let hyperparameters = fixture("reported-failures/large-vocabulary/hyperparameters.json");
+    write_sparse_records(&documents, &data.join("train/part-0.rec"));
+    ntm(
+        root.path(),
+        &[
+            &"train",
+            &"--data",
+            &data,
+            &"--output",
+            &output,
+            &"--hyperparameters",
+            &hyperparameters,
+            &"--threads",
+            &"1",
+        ],
+    )
+    .assert_success();
+
+    let archive = output.join("model.tar.gz");
+    let server = ServeProcess::start(
+        &[
+            "--model",
+            archive.to_str().unwrap(),
+            "--port",
+            "0",
+            "--threads",
+            "1",
+        ],
+        &[],
+    );
+    let body = r#"{"instances": [{"data": {"features": {"keys": [0, 999999], "values": [1, 1], "shape": [1000000]}}}]}"#;
+    let response = ureq::post(&server.url("/invocations"))
+        .set("Content-Type", "application/json")
+        .send_string(body)
+        .expect("invocation succeeds");
+    assert_eq!(response.status(), 200);
+    let json: serde_json::Value =
+        serde_json::from_str(&response.into_string().expect("response text")).expect("JSON");
+    let weights = json["predictions"][0]["topic_weights"]
+        .as_array()
+        .expect("topic weights");
+    assert_eq!(weights.len(), 2);
+    let sum: f64 = weights.iter().map(|w| w.as_f64().expect("number")).sum();
+    assert!((sum - 1.0).abs() < 1e-5, "weights sum to {sum}");
+}
+
+/// Writes documents, each a list of words counted once, as one RecordIO-protobuf file of
+/// sparse records over a 1,000,000-word vocabulary.
+fn write_sparse_records(documents: &[Vec<u64>], target: &Path) {
+    let file = std::fs::File::create(target).expect("record file");
+    let mut writer = ntm_formats::recordio::RecordIoWriter::new(std::io::BufWriter::new(file));
+    for keys in documents {
+        let values = vec![1.0f32; keys.len()];
+        let payload = ntm_formats::record::encode_sparse_record(keys, &values, 1_000_000);
+        writer.write(&payload).expect("write record");
+    }
+    writer
+        .into_inner()
+        .expect("flush")
+        .flush()
+        .expect("flush file");
+}
