@@ -594,7 +594,11 @@ impl Network {
         config.validate()?;
         extensions.validate()?;
         check_set("params", &mut params, &param_specs(&config))?;
-        check_set("running", &mut running, &running_specs(&config, &extensions))?;
+        check_set(
+            "running",
+            &mut running,
+            &running_specs(&config, &extensions),
+        )?;
         for t in running
             .tensors
             .iter()

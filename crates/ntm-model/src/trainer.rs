@@ -243,8 +243,7 @@ pub fn train(
 
     // 2. Initialise the network, its gradients and the optimizer from the seed.
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut network =
-        Network::with_extensions(config.network.clone(), config.extensions, &mut rng);
+    let mut network = Network::with_extensions(config.network.clone(), config.extensions, &mut rng);
     let mut grads = network.params.zeros_like();
     let mut optimizer = Optimizer::new(config.optimizer, &network.params);
     // The gradient is of the summed batch loss; rescale_gradient is MXNet's rescale_grad as given.

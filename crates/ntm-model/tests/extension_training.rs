@@ -68,12 +68,27 @@ fn extension_values_parse_from_sagemaker_strings_and_round_trip() {
 #[test]
 fn bad_extension_values_name_key_value_and_allowed() {
     let cases = [
-        ("prior_alpha", "-1", "out of range", "0 (standard normal prior"),
+        (
+            "prior_alpha",
+            "-1",
+            "out of range",
+            "0 (standard normal prior",
+        ),
         ("prior_alpha", "0.0001", "out of range", "1e-3..100"),
-        ("prior_alpha", "many", "not a number", "Dirichlet concentration"),
+        (
+            "prior_alpha",
+            "many",
+            "not a number",
+            "Dirichlet concentration",
+        ),
         ("theta_dropout", "0.95", "out of range", "0.0..0.9"),
         ("theta_dropout", "NaN", "NaN is not allowed", "0.0..0.9"),
-        ("decoder_batch_norm", "yes", "not a boolean", "true or false"),
+        (
+            "decoder_batch_norm",
+            "yes",
+            "not a boolean",
+            "true or false",
+        ),
         ("kl_warmup_epochs", "2.5", "not an integer", "integer >= 0"),
         ("kl_warmup_epochs", "-3", "out of range", "integer >= 0"),
         ("preset", "fast", "not a known preset", "none, quality"),
@@ -178,8 +193,14 @@ fn run(config: &TrainConfig, rows: &SparseRows) -> ntm_model::trainer::TrainOutc
         .num_threads(1)
         .build()
         .unwrap();
-    pool.install(|| train(config, TrainData::in_memory(rows, None, None), TrainControl::default()))
-        .expect("training succeeds")
+    pool.install(|| {
+        train(
+            config,
+            TrainData::in_memory(rows, None, None),
+            TrainControl::default(),
+        )
+    })
+    .expect("training succeeds")
 }
 
 #[test]

@@ -63,7 +63,9 @@ fn check_gradients(extensions: Extensions, kl_weight: f32) {
     let batch = small_batch(&mut rng, DOCS);
     let eps: Vec<f32> = (0..DOCS * K).map(|_| rng.random_range(-1.5..1.5)).collect();
     // A fixed dropout pattern that drops some proportions and keeps others.
-    let uniforms: Vec<f32> = (0..DOCS * K).map(|i| ((i * 7) % 10) as f32 / 10.0).collect();
+    let uniforms: Vec<f32> = (0..DOCS * K)
+        .map(|i| ((i * 7) % 10) as f32 / 10.0)
+        .collect();
     let options = StepOptions {
         kl_weight,
         dropout_uniforms: Some(&uniforms),
@@ -83,7 +85,8 @@ fn check_gradients(extensions: Extensions, kl_weight: f32) {
             plus.params.tensors[ti].data[i] += step;
             let mut minus = network.clone();
             minus.params.tensors[ti].data[i] -= step;
-            let numeric = (loss(&plus, &batch, &eps, options) - loss(&minus, &batch, &eps, options))
+            let numeric = (loss(&plus, &batch, &eps, options)
+                - loss(&minus, &batch, &eps, options))
                 / (2.0 * f64::from(step));
             let analytic = f64::from(grads.tensors[ti].data[i]);
             let tolerance = 1e-2 * analytic.abs().max(numeric.abs()) + 2e-3;
@@ -222,7 +225,12 @@ fn decoder_batch_norm_uses_running_statistics_at_inference() {
         },
         &mut rng,
     );
-    let names: Vec<&str> = net.running.tensors.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<&str> = net
+        .running
+        .tensors
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
     assert_eq!(
         &names[names.len() - 2..],
         ["decoder.bn.running_mean", "decoder.bn.running_var"]
@@ -277,5 +285,8 @@ fn decoder_batch_norm_uses_running_statistics_at_inference() {
     assert_eq!(rebuilt, net);
     let error = Network::from_parts(net.config.clone(), net.params.clone(), net.running.clone())
         .unwrap_err();
-    assert!(matches!(error, NetworkError::TensorCount { set: "running", .. }), "{error}");
+    assert!(
+        matches!(error, NetworkError::TensorCount { set: "running", .. }),
+        "{error}"
+    );
 }

@@ -506,7 +506,8 @@ impl Network {
             // One product gives both dense parts, and E is read twice instead of being rewritten.
             ws.theta_scaled.resize(rows * (k + 1), 0.0);
             let scaled_rows = ws.theta_scaled.chunks_exact_mut(k + 1);
-            for ((out, th), &scale) in scaled_rows.zip(ws.theta.chunks_exact(k)).zip(&ws.row_scale) {
+            for ((out, th), &scale) in scaled_rows.zip(ws.theta.chunks_exact(k)).zip(&ws.row_scale)
+            {
                 for (o, &t) in out.iter_mut().zip(th) {
                     *o = scale * t;
                 }
