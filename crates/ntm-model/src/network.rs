@@ -56,8 +56,8 @@
 //!   `decoder.bn.running_mean` and `decoder.bn.running_var` (`[V]`), after the encoder's in
 //!   [`Network::running`];
 //! - `theta_dropout = p > 0`: at training time each topic proportion is kept with probability
-//!   `1 - p` and scaled by `1 / (1 - p)`, from uniforms the caller passes
-//!   ([`StepOptions::dropout_uniforms`]); inference never drops.
+//!   `1 - p` and scaled by `1 / (1 - p)`. The caller passes the uniforms that decide it
+//!   ([`StepOptions::dropout_uniforms`]). Inference never drops.
 //!
 //! [`StepOptions::kl_weight`] scales the gradient of the KL term (KL warm-up); the loss sums
 //! always report the unweighted KL.

@@ -27,7 +27,7 @@ fn error_text(key: &str, value: &str) -> String {
 }
 
 #[test]
-fn extensions_are_off_by_default_and_absent_from_the_string_map() {
+fn extensions_off_by_default() {
     let hp = builder().check().unwrap();
     assert_eq!(hp.prior_alpha, 0.0);
     assert!(!hp.decoder_batch_norm);
@@ -42,7 +42,7 @@ fn extensions_are_off_by_default_and_absent_from_the_string_map() {
 }
 
 #[test]
-fn extension_values_parse_from_sagemaker_strings_and_round_trip() {
+fn extension_values_round_trip() {
     let mut b = builder();
     b.set("prior_alpha", "0.02")
         .unwrap()
@@ -105,7 +105,7 @@ fn bad_extension_values_name_key_value_and_allowed() {
 }
 
 #[test]
-fn preset_sets_its_values_and_explicit_keys_override_it_in_any_order() {
+fn explicit_keys_override_preset() {
     let mut b = builder();
     b.set("preset", "quality").unwrap();
     let hp = b.check().unwrap();
@@ -133,7 +133,7 @@ fn preset_sets_its_values_and_explicit_keys_override_it_in_any_order() {
     b.set("decoder_batch_norm", "False").unwrap();
     assert!(!b.check().unwrap().decoder_batch_norm);
 
-    // preset none changes nothing.
+    // The preset `none` changes nothing.
     let mut b = builder();
     b.set("preset", "none").unwrap();
     let mut plain = b.check().unwrap();
@@ -204,7 +204,7 @@ fn run(config: &TrainConfig, rows: &SparseRows) -> ntm_model::trainer::TrainOutc
 }
 
 #[test]
-fn training_with_the_preset_is_deterministic_and_round_trips_through_the_artifact() {
+fn preset_training_deterministic_and_loadable() {
     let rows = block_corpus(160);
     let (hp, config) = quality_config();
     assert!(config.extensions.decoder_batch_norm);

@@ -165,7 +165,7 @@ fn dirichlet_prior_kl_matches_closed_form() {
 }
 
 #[test]
-fn theta_dropout_needs_uniforms_and_is_off_at_inference() {
+fn theta_dropout_off_at_inference() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let with = network(
         Extensions {
