@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::network::{Activation, Network, NetworkConfig};
+use crate::network::{Activation, Extensions, Network, NetworkConfig};
 use crate::params::{ParamSet, Tensor};
 
 /// File name of the weights inside an artifact.
@@ -110,6 +110,23 @@ pub struct NetworkShape {
     pub activation: String,
     /// Whether the encoder uses batch normalisation.
     pub batch_norm: bool,
+    /// Extension: Dirichlet concentration of the prior; absent (0) for the standard normal.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prior_alpha: f32,
+    /// Extension: whether the decoder logits are batch-normalised; absent when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub decoder_batch_norm: bool,
+    /// Extension: theta dropout probability in training; absent (0) when off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub theta_dropout: f32,
+}
+
+fn is_zero(value: &f32) -> bool {
+    *value == 0.0
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Contents of `model.json`.
@@ -180,6 +197,9 @@ impl ModelArtifact {
                 encoder_layers: config.encoder_layers.clone(),
                 activation: config.activation.to_string(),
                 batch_norm: config.batch_norm,
+                prior_alpha: network.extensions.prior_alpha,
+                decoder_batch_norm: network.extensions.decoder_batch_norm,
+                theta_dropout: network.extensions.theta_dropout,
             },
             hyperparameters,
             tensors,
@@ -308,8 +328,16 @@ impl ModelArtifact {
             activation,
             batch_norm: shape.batch_norm,
         };
-        let network =
-            network_from_weights(config, &weights).map_err(|m| invalid(WEIGHTS_FILE, m))?;
+        let extensions = Extensions {
+            prior_alpha: shape.prior_alpha,
+            decoder_batch_norm: shape.decoder_batch_norm,
+            theta_dropout: shape.theta_dropout,
+        };
+        extensions
+            .validate()
+            .map_err(|e| invalid(METADATA_FILE, e.to_string()))?;
+        let network = network_from_weights(config, extensions, &weights)
+            .map_err(|m| invalid(WEIGHTS_FILE, m))?;
         let vocabulary = match members.remove(VOCAB_FILE) {
             Some(bytes) => {
                 let text = String::from_utf8(bytes)
@@ -358,12 +386,14 @@ fn serialize_weights(network: &Network) -> Result<Vec<u8>> {
 /// Rebuilds the network from safetensors bytes, checking every tensor the shape requires.
 fn network_from_weights(
     config: NetworkConfig,
+    extensions: Extensions,
     bytes: &[u8],
 ) -> std::result::Result<Network, String> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
     // A fresh network of this shape defines the expected names and shapes.
-    let template = Network::new(
+    let template = Network::with_extensions(
         config.clone(),
+        extensions,
         &mut rand_chacha::ChaCha8Rng::seed_from_u64(0),
     );
     let load = |set: &ParamSet| -> std::result::Result<ParamSet, String> {
@@ -398,7 +428,8 @@ fn network_from_weights(
     };
     let params = load(&template.params)?;
     let running = load(&template.running)?;
-    Network::from_parts(config, params, running).map_err(|e| e.to_string())
+    Network::from_parts_with_extensions(config, extensions, params, running)
+        .map_err(|e| e.to_string())
 }
 
 use rand::SeedableRng;

@@ -42,6 +42,25 @@
 //! Initialisation ([`Network::new`]): weights Glorot/Xavier uniform on `[-a, a]` with
 //! `a = sqrt(6 / (fan_in + fan_out))` (MXNet's `Xavier()` default), biases 0, `gamma` 1,
 //! `beta` 0, running mean 0 and running variance 1.
+//!
+//! Extensions ([`Extensions`], all off by default; with every one off the passes are exactly the
+//! ones above):
+//!
+//! - `prior_alpha = a > 0`: the KL term is taken against the logistic-normal prior that
+//!   approximates a symmetric Dirichlet(`a`) (Laplace approximation in the softmax basis), with
+//!   mean `m_k = log a - mean(log a) = 0` and variance `v = (1/a)(1 - 2/K) + 1/(K a)`, so
+//!   `kld = 1/2 sum_k (sigma_k^2 / v + (mu_k - m_k)^2 / v - 1 + log v - 2 log_sigma_k)`;
+//! - `decoder_batch_norm`: the decoder becomes `u = BN(W_d theta) + b_d`, a batch normalisation
+//!   of each word's logit without a learned scale, the decoder bias acting as its shift (a
+//!   product-of-experts decoder as in ProdLDA). Its running statistics are
+//!   `decoder.bn.running_mean` and `decoder.bn.running_var` (`[V]`), after the encoder's in
+//!   [`Network::running`];
+//! - `theta_dropout = p > 0`: at training time each topic proportion is kept with probability
+//!   `1 - p` and scaled by `1 / (1 - p)`. The caller passes the uniforms that decide it
+//!   ([`StepOptions::dropout_uniforms`]). Inference never drops.
+//!
+//! [`StepOptions::kl_weight`] scales the gradient of the KL term (KL warm-up); the loss sums
+//! always report the unweighted KL.
 
 mod activation;
 pub mod batchnorm;
@@ -131,6 +150,14 @@ pub enum NetworkError {
         /// Columns of the batch.
         found: usize,
     },
+    /// Theta dropout is on but the uniforms are missing or not `batch size * num_topics` values.
+    #[error("theta dropout needs {expected} uniforms (batch size x num_topics), found {found:?}")]
+    DropoutLength {
+        /// `rows * num_topics`.
+        expected: usize,
+        /// Values given, `None` when none were given.
+        found: Option<usize>,
+    },
     /// The noise buffer does not hold `batch size * num_topics` values.
     #[error("eps has {found} values, expected {expected} (batch size x num_topics)")]
     EpsLength {
@@ -202,6 +229,78 @@ fn invalid_config(field: &'static str, value: &str, allowed: &'static str) -> Ne
         field,
         value: value.to_owned(),
         allowed,
+    }
+}
+
+/// Topic-quality extensions of the network, all off by default.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Extensions {
+    /// Concentration of the symmetric Dirichlet prior approximated by a logistic normal;
+    /// 0 keeps the standard normal prior.
+    pub prior_alpha: f32,
+    /// Whether the decoder logits are batch-normalised without a learned scale.
+    pub decoder_batch_norm: bool,
+    /// Dropout probability on the topic proportions at training time; 0 disables it.
+    pub theta_dropout: f32,
+}
+
+impl Extensions {
+    /// Returns whether every extension is off.
+    pub fn is_off(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Returns the prior's mean and variance per topic for `k` topics: `(0, 1)` without
+    /// `prior_alpha`, otherwise the Laplace approximation of the symmetric Dirichlet.
+    pub fn prior(&self, k: usize) -> (f32, f32) {
+        if self.prior_alpha > 0.0 {
+            let (a, k) = (f64::from(self.prior_alpha), k as f64);
+            let var = (1.0 / a) * (1.0 - 2.0 / k) + (k / a) / (k * k);
+            (0.0, var as f32)
+        } else {
+            (0.0, 1.0)
+        }
+    }
+
+    /// Checks the ranges: `prior_alpha` finite and not negative, `theta_dropout` in `[0, 1)`.
+    ///
+    /// # Errors
+    /// [`NetworkError::InvalidConfig`] naming the bad field.
+    pub fn validate(&self) -> Result<(), NetworkError> {
+        if !(self.prior_alpha.is_finite() && self.prior_alpha >= 0.0) {
+            return Err(invalid_config(
+                "prior_alpha",
+                &self.prior_alpha.to_string(),
+                "0 (standard normal prior) or a finite positive concentration",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.theta_dropout) {
+            return Err(invalid_config(
+                "theta_dropout",
+                &self.theta_dropout.to_string(),
+                "a probability in [0, 1)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Per-step settings of [`Network::train_step_with`].
+#[derive(Debug, Clone, Copy)]
+pub struct StepOptions<'a> {
+    /// Factor on the gradient of the KL term; 1 trains the plain ELBO.
+    pub kl_weight: f32,
+    /// B x K uniforms in `[0, 1)` that decide the theta dropout (a value below `theta_dropout`
+    /// drops); required when `theta_dropout > 0`, ignored otherwise.
+    pub dropout_uniforms: Option<&'a [f32]>,
+}
+
+impl Default for StepOptions<'_> {
+    fn default() -> Self {
+        Self {
+            kl_weight: 1.0,
+            dropout_uniforms: None,
+        }
     }
 }
 
@@ -308,7 +407,7 @@ fn param_specs(config: &NetworkConfig) -> Vec<TensorSpec> {
 }
 
 /// The running-statistics tensors, in [`Network::running`] order (none without batch norm).
-fn running_specs(config: &NetworkConfig) -> Vec<TensorSpec> {
+fn running_specs(config: &NetworkConfig, extensions: &Extensions) -> Vec<TensorSpec> {
     let mut specs = Vec::new();
     if config.batch_norm {
         for (l, &width) in config.encoder_layers.iter().enumerate() {
@@ -325,6 +424,21 @@ fn running_specs(config: &NetworkConfig) -> Vec<TensorSpec> {
                 Init::Ones,
             ));
         }
+    }
+    if extensions.decoder_batch_norm {
+        let v = config.feature_dim;
+        specs.push(TensorSpec::new(
+            "decoder.bn.running_mean".into(),
+            &[v],
+            false,
+            Init::Zeros,
+        ));
+        specs.push(TensorSpec::new(
+            "decoder.bn.running_var".into(),
+            &[v],
+            false,
+            Init::Ones,
+        ));
     }
     specs
 }
@@ -423,6 +537,8 @@ pub struct Network {
     pub params: ParamSet,
     /// Batch-norm running means and variances (empty without batch norm).
     pub running: ParamSet,
+    /// Topic-quality extensions (all off for SageMaker's network).
+    pub extensions: Extensions,
 }
 
 impl Network {
@@ -431,12 +547,22 @@ impl Network {
     /// Never fails: an invalid configuration gives a network whose passes return
     /// [`NetworkError::InvalidConfig`]; call [`NetworkConfig::validate`] to check early.
     pub fn new(config: NetworkConfig, rng: &mut impl Rng) -> Network {
+        Self::with_extensions(config, Extensions::default(), rng)
+    }
+
+    /// Creates a network with extensions; with [`Extensions::default`] this is [`Network::new`].
+    pub fn with_extensions(
+        config: NetworkConfig,
+        extensions: Extensions,
+        rng: &mut impl Rng,
+    ) -> Network {
         let params = build_set(param_specs(&config), rng);
-        let running = build_set(running_specs(&config), rng);
+        let running = build_set(running_specs(&config, &extensions), rng);
         Network {
             config,
             params,
             running,
+            extensions,
         }
     }
 
@@ -449,12 +575,30 @@ impl Network {
     /// [`NetworkError::InvalidRunningVariance`].
     pub fn from_parts(
         config: NetworkConfig,
+        params: ParamSet,
+        running: ParamSet,
+    ) -> Result<Network, NetworkError> {
+        Self::from_parts_with_extensions(config, Extensions::default(), params, running)
+    }
+
+    /// As [`Network::from_parts`], for a network with extensions.
+    ///
+    /// # Errors
+    /// As [`Network::from_parts`]; also [`NetworkError::InvalidConfig`] for bad extensions.
+    pub fn from_parts_with_extensions(
+        config: NetworkConfig,
+        extensions: Extensions,
         mut params: ParamSet,
         mut running: ParamSet,
     ) -> Result<Network, NetworkError> {
         config.validate()?;
+        extensions.validate()?;
         check_set("params", &mut params, &param_specs(&config))?;
-        check_set("running", &mut running, &running_specs(&config))?;
+        check_set(
+            "running",
+            &mut running,
+            &running_specs(&config, &extensions),
+        )?;
         for t in running
             .tensors
             .iter()
@@ -477,6 +621,7 @@ impl Network {
             config,
             params,
             running,
+            extensions,
         })
     }
 

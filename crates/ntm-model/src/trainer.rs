@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ntm_formats::SparseRows;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use tracing::{info, warn};
@@ -33,7 +33,7 @@ use crate::batches::{
 };
 use crate::early_stopping::EarlyStopping;
 use crate::hyperparams::Hyperparameters;
-use crate::network::{LossSums, Network, NetworkConfig, Workspace};
+use crate::network::{Extensions, LossSums, Network, NetworkConfig, StepOptions, Workspace};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::params::ParamSet;
 
@@ -62,6 +62,11 @@ pub struct TrainConfig {
     pub host: String,
     /// Documents held by the shuffle buffer of a streamed training channel.
     pub shuffle_buffer: usize,
+    /// Topic-quality extensions of the network (all off for SageMaker's model).
+    pub extensions: Extensions,
+    /// Epochs over which the KL weight rises linearly to 1 (`epoch / kl_warmup_epochs`);
+    /// 0 trains with weight 1 throughout.
+    pub kl_warmup_epochs: usize,
 }
 
 /// Default size of the shuffle buffer of a streamed training channel, in documents. At a few
@@ -90,6 +95,8 @@ impl TrainConfig {
             seed: hp.seed,
             host: host.to_owned(),
             shuffle_buffer: DEFAULT_SHUFFLE_BUFFER,
+            extensions: hp.extensions(),
+            kl_warmup_epochs: hp.kl_warmup_epochs,
         }
     }
 }
@@ -236,7 +243,7 @@ pub fn train(
 
     // 2. Initialise the network, its gradients and the optimizer from the seed.
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut network = Network::new(config.network.clone(), &mut rng);
+    let mut network = Network::with_extensions(config.network.clone(), config.extensions, &mut rng);
     let mut grads = network.params.zeros_like();
     let mut optimizer = Optimizer::new(config.optimizer, &network.params);
     // The gradient is of the summed batch loss; rescale_gradient is MXNet's rescale_grad as given.
@@ -262,6 +269,8 @@ pub fn train(
         Channel::Stream(_) => None,
     };
     let mut eps = Vec::new();
+    let mut uniforms: Vec<f32> = Vec::new();
+    let dropout = config.extensions.theta_dropout > 0.0;
 
     // 3. Epoch loop.
     'epochs: for epoch in 1..=config.epochs {
@@ -273,6 +282,11 @@ pub fn train(
         let mut done = 0usize;
         let mut documents = 0usize;
         let mut sums = LossSums::default();
+        let kl_weight = if config.kl_warmup_epochs > 0 {
+            (epoch as f32 / config.kl_warmup_epochs as f32).min(1.0)
+        } else {
+            1.0
+        };
         loop {
             if control
                 .stop
@@ -293,7 +307,16 @@ pub fn train(
                 break;
             };
             fill_normal(&mut eps, batch.n_rows() * num_topics, &mut rng);
-            let step = network.train_step(&batch, &eps, &mut grads, &mut workspace)?;
+            if dropout {
+                uniforms.clear();
+                uniforms.extend((0..batch.n_rows() * num_topics).map(|_| rng.random::<f32>()));
+            }
+            let options = StepOptions {
+                kl_weight,
+                dropout_uniforms: dropout.then_some(uniforms.as_slice()),
+            };
+            let step =
+                network.train_step_with(&batch, &eps, options, &mut grads, &mut workspace)?;
             let total = step.recons + step.kld;
             // Checking the loss costs nothing. A non-finite gradient behind a finite loss shows
             // up in the next batch's loss or in the parameter check at the end of the epoch.

@@ -107,6 +107,23 @@ pub struct TrainArgs {
     /// Seed of every random draw, an ntm extension [default: 0].
     #[arg(long)]
     pub seed: Option<String>,
+    /// Extension: a named group of values (`quality`); other flags and file values override
+    /// it [default: none].
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Extension: Dirichlet concentration of the logistic-normal prior; 0 keeps the standard
+    /// normal prior [default: 0].
+    #[arg(long)]
+    pub prior_alpha: Option<String>,
+    /// Extension: batch normalisation of the decoder logits, true or false [default: false].
+    #[arg(long)]
+    pub decoder_batch_norm: Option<String>,
+    /// Extension: dropout probability on the topic proportions in training, 0 to 0.9 [default: 0].
+    #[arg(long)]
+    pub theta_dropout: Option<String>,
+    /// Extension: epochs over which the KL weight rises to 1; 0 disables the warm-up [default: 0].
+    #[arg(long)]
+    pub kl_warmup_epochs: Option<String>,
 }
 
 impl TrainArgs {
@@ -128,6 +145,11 @@ impl TrainArgs {
             ("learning_rate", &self.learning_rate),
             ("sub_sample", &self.sub_sample),
             ("seed", &self.seed),
+            ("preset", &self.preset),
+            ("prior_alpha", &self.prior_alpha),
+            ("decoder_batch_norm", &self.decoder_batch_norm),
+            ("theta_dropout", &self.theta_dropout),
+            ("kl_warmup_epochs", &self.kl_warmup_epochs),
         ]
     }
 }

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use super::batchnorm::{self, BatchStats};
 use super::kernels::{column_sums, fast_exp, matmul, simd_fn, MatRef};
 use super::sparse::{self, ColumnIndex};
-use super::{LossSums, Network, NetworkError, LOG_SIGMA_MAX, LOG_SIGMA_MIN};
+use super::{LossSums, Network, NetworkError, StepOptions, LOG_SIGMA_MAX, LOG_SIGMA_MIN};
 use crate::params::ParamSet;
 
 /// Decoder rows (documents) handled per rayon task. Rows are independent, so this only sets the
@@ -52,6 +52,20 @@ pub struct Workspace {
     grad_prev: Vec<f32>,
     acc: Vec<f64>,
     columns: ColumnIndex,
+    /// Decoder batch norm only: B x V logits `theta W_d^T` before normalisation.
+    dec_pre: Vec<f32>,
+    /// Decoder batch norm only: B x V normalised logits of the last training pass.
+    dec_xhat: Vec<f32>,
+    dec_stats: BatchStats,
+    /// Decoder batch norm only: V ones (the fixed scale) and V zeros (the shift is the bias).
+    ones: Vec<f32>,
+    zeros: Vec<f32>,
+    /// Decoder batch norm only: the unused gradient of the fixed scale.
+    dec_gamma_grad: Vec<f32>,
+    /// Theta dropout only: `softmax(z)` before dropout.
+    theta_soft: Vec<f32>,
+    /// Theta dropout only: 0 for a dropped proportion, `1 / (1 - p)` for a kept one.
+    keep: Vec<f32>,
 }
 
 impl Workspace {
@@ -115,8 +129,34 @@ impl Network {
         grads: &mut ParamSet,
         ws: &mut Workspace,
     ) -> Result<LossSums, NetworkError> {
+        self.train_step_with(batch, eps, StepOptions::default(), grads, ws)
+    }
+
+    /// [`Network::train_step`] with a KL weight and the theta-dropout uniforms (see
+    /// [`StepOptions`]). The gradient is of `recons + kl_weight * kld`; the returned sums hold
+    /// the unweighted KL.
+    ///
+    /// # Errors
+    /// As [`Network::train_step`], and [`NetworkError::DropoutLength`] when `theta_dropout > 0`
+    /// and the uniforms are missing or not B x K.
+    pub fn train_step_with(
+        &mut self,
+        batch: &SparseRows,
+        eps: &[f32],
+        options: StepOptions<'_>,
+        grads: &mut ParamSet,
+        ws: &mut Workspace,
+    ) -> Result<LossSums, NetworkError> {
         self.check_inputs(batch, eps)?;
         self.check_layout("gradients", grads)?;
+        let dropout = self.extensions.theta_dropout > 0.0;
+        if dropout {
+            let expected = batch.n_rows() * self.config.num_topics;
+            let found = options.dropout_uniforms.map(<[f32]>::len);
+            if found != Some(expected) {
+                return Err(NetworkError::DropoutLength { expected, found });
+            }
+        }
         if batch.n_rows() == 0 {
             grads.fill_zero();
             return Ok(LossSums::default());
@@ -128,8 +168,18 @@ impl Network {
                 batchnorm::update_running(&ws.stats[l], &mut mean[2 * l].data, &mut var[0].data);
             }
         }
-        let sums = self.decode(batch, eps, ws);
-        self.backward(batch, eps, grads, ws);
+        let uniforms = if dropout {
+            options.dropout_uniforms
+        } else {
+            None
+        };
+        let sums = self.decode(batch, eps, ws, true, uniforms);
+        if self.extensions.decoder_batch_norm {
+            let n = self.running.tensors.len();
+            let (mean, var) = self.running.tensors.split_at_mut(n - 1);
+            batchnorm::update_running(&ws.dec_stats, &mut mean[n - 2].data, &mut var[0].data);
+        }
+        self.backward(batch, eps, grads, ws, options.kl_weight, uniforms.is_some());
         Ok(sums)
     }
 
@@ -149,7 +199,7 @@ impl Network {
             return Ok(LossSums::default());
         }
         self.encode(batch, ws, false);
-        Ok(self.decode(batch, eps, ws))
+        Ok(self.decode(batch, eps, ws, false, None))
     }
 
     /// Writes into `out` the topic weights `softmax(mu)` of each document in inference mode,
@@ -191,12 +241,14 @@ impl Network {
 
     fn check_inputs(&self, batch: &SparseRows, eps: &[f32]) -> Result<(), NetworkError> {
         self.check_layout("params", &self.params)?;
+        self.extensions.validate()?;
         let widths = &self.config.encoder_layers;
-        let expected = if self.config.batch_norm {
+        let encoder_running = if self.config.batch_norm {
             2 * widths.len()
         } else {
             0
         };
+        let expected = encoder_running + 2 * usize::from(self.extensions.decoder_batch_norm);
         if self.running.tensors.len() != expected {
             return Err(NetworkError::TensorCount {
                 set: "running",
@@ -206,7 +258,11 @@ impl Network {
         }
         // Running statistics come in (mean, variance) pairs, one pair per encoder layer.
         for (i, t) in self.running.tensors.iter().enumerate() {
-            let width = widths[i / 2];
+            let width = if i < encoder_running {
+                widths[i / 2]
+            } else {
+                self.config.feature_dim
+            };
             if t.shape.as_slice() != [width] || t.data.len() != width {
                 return Err(NetworkError::TensorShape {
                     set: "running",
@@ -312,8 +368,16 @@ impl Network {
     }
 
     /// Samples `theta`, runs the decoder and returns the loss sums. Leaves `exp(u - max)` in
-    /// `ws.logits` and the per-row scales in `ws.row_scale`.
-    fn decode(&self, batch: &SparseRows, eps: &[f32], ws: &mut Workspace) -> LossSums {
+    /// `ws.logits` and the per-row scales in `ws.row_scale`. `training` selects batch or
+    /// running statistics for the decoder batch norm; `uniforms` applies theta dropout.
+    fn decode(
+        &self,
+        batch: &SparseRows,
+        eps: &[f32],
+        ws: &mut Workspace,
+        training: bool,
+        uniforms: Option<&[f32]>,
+    ) -> LossSums {
         let rows = batch.n_rows();
         let (k, v) = (self.config.num_topics, self.config.feature_dim);
         let index = self.index();
@@ -326,24 +390,69 @@ impl Network {
             .zip(&ws.log_sigma[..n])
             .zip(&ws.sigma[..n])
             .zip(eps);
-        for (theta, (((&mu, &ls), &sigma), &e)) in ws.theta[..n].iter_mut().zip(terms) {
-            *theta = mu + sigma * e;
-            let (mu, ls, sigma) = (f64::from(mu), f64::from(ls), f64::from(sigma));
-            kld += -0.5 * (1.0 + 2.0 * ls - mu * mu - sigma * sigma);
+        if self.extensions.prior_alpha > 0.0 {
+            let (prior_mean, prior_var) = self.extensions.prior(k);
+            let (prior_mean, prior_var) = (f64::from(prior_mean), f64::from(prior_var));
+            let log_var = prior_var.ln();
+            for (theta, (((&mu, &ls), &sigma), &e)) in ws.theta[..n].iter_mut().zip(terms) {
+                *theta = mu + sigma * e;
+                let (d, ls, sigma) = (f64::from(mu) - prior_mean, f64::from(ls), f64::from(sigma));
+                kld += 0.5 * ((sigma * sigma + d * d) / prior_var - 1.0 + log_var - 2.0 * ls);
+            }
+        } else {
+            for (theta, (((&mu, &ls), &sigma), &e)) in ws.theta[..n].iter_mut().zip(terms) {
+                *theta = mu + sigma * e;
+                let (mu, ls, sigma) = (f64::from(mu), f64::from(ls), f64::from(sigma));
+                kld += -0.5 * (1.0 + 2.0 * ls - mu * mu - sigma * sigma);
+            }
         }
         for row in ws.theta[..rows * k].chunks_exact_mut(k) {
             softmax_in_place(row);
+        }
+        if let Some(uniforms) = uniforms {
+            let p = self.extensions.theta_dropout;
+            let kept = 1.0 / (1.0 - p);
+            ws.theta_soft.clear();
+            ws.theta_soft.extend_from_slice(&ws.theta[..n]);
+            ws.keep.resize(n, 0.0);
+            for ((t, keep), &u) in ws.theta[..n].iter_mut().zip(&mut ws.keep).zip(uniforms) {
+                *keep = if u < p { 0.0 } else { kept };
+                *t *= *keep;
+            }
         }
 
         ws.logits.resize(rows * v, 0.0);
         let logits = &mut ws.logits[..rows * v];
         let theta = MatRef::row_major(&ws.theta, rows, k);
-        matmul(
-            logits,
-            theta,
-            MatRef::row_major(&p[index.decoder_weight].data, v, k).t(),
-            false,
-        );
+        let decoder_t = MatRef::row_major(&p[index.decoder_weight].data, v, k).t();
+        if self.extensions.decoder_batch_norm {
+            ws.dec_pre.resize(rows * v, 0.0);
+            let pre = &mut ws.dec_pre[..rows * v];
+            matmul(pre, theta, decoder_t, false);
+            ws.ones.resize(v, 1.0);
+            ws.zeros.resize(v, 0.0);
+            if training {
+                ws.dec_xhat.resize(rows * v, 0.0);
+                batchnorm::forward_train(
+                    pre,
+                    v,
+                    &ws.ones,
+                    &ws.zeros,
+                    &mut ws.dec_xhat[..rows * v],
+                    logits,
+                    &mut ws.dec_stats,
+                    &mut ws.acc,
+                );
+            } else {
+                logits.copy_from_slice(pre);
+                let r = self.running.tensors.len();
+                let mean = &self.running.tensors[r - 2].data;
+                let var = &self.running.tensors[r - 1].data;
+                batchnorm::forward_infer(logits, v, &ws.ones, &ws.zeros, mean, var);
+            }
+        } else {
+            matmul(logits, theta, decoder_t, false);
+        }
         let bias = &p[index.decoder_bias].data;
         logits
             .par_chunks_mut(v * DECODER_ROWS_PER_TASK)
@@ -368,7 +477,15 @@ impl Network {
     }
 
     /// Back-propagates from the logit gradient `scale * ws.logits - x` into `grads`.
-    fn backward(&self, batch: &SparseRows, eps: &[f32], grads: &mut ParamSet, ws: &mut Workspace) {
+    fn backward(
+        &self,
+        batch: &SparseRows,
+        eps: &[f32],
+        grads: &mut ParamSet,
+        ws: &mut Workspace,
+        kl_weight: f32,
+        dropout: bool,
+    ) {
         let rows = batch.n_rows();
         let (k, v, widths) = (
             self.config.num_topics,
@@ -377,70 +494,91 @@ impl Network {
         );
         let index = self.index();
         let p = &self.params.tensors;
+        if self.extensions.decoder_batch_norm {
+            self.decoder_bn_backward(batch, grads, ws);
+        }
         let g = &mut grads.tensors;
         let exps = MatRef::row_major(&ws.logits[..rows * v], rows, v);
-
-        // Decoder, with the logit gradient G = S E - X (S the diagonal of row scales, E the
-        // exponentials, X the counts): dW_d = G^T theta = E^T (S theta) - X^T theta,
-        // db_d = column sums of G = E^T s - column sums of X, g_theta = G W_d = S (E W_d) - X W_d.
-        // One product gives both dense parts, and E is read twice instead of being rewritten.
-        ws.theta_scaled.resize(rows * (k + 1), 0.0);
-        let scaled_rows = ws.theta_scaled.chunks_exact_mut(k + 1);
-        for ((out, th), &scale) in scaled_rows.zip(ws.theta.chunks_exact(k)).zip(&ws.row_scale) {
-            for (o, &t) in out.iter_mut().zip(th) {
-                *o = scale * t;
+        if !self.extensions.decoder_batch_norm {
+            // Decoder, with the logit gradient G = S E - X (S the diagonal of row scales, E the
+            // exponentials, X the counts): dW_d = G^T theta = E^T (S theta) - X^T theta,
+            // db_d = column sums of G = E^T s - column sums of X, g_theta = G W_d = S (E W_d) - X W_d.
+            // One product gives both dense parts, and E is read twice instead of being rewritten.
+            ws.theta_scaled.resize(rows * (k + 1), 0.0);
+            let scaled_rows = ws.theta_scaled.chunks_exact_mut(k + 1);
+            for ((out, th), &scale) in scaled_rows.zip(ws.theta.chunks_exact(k)).zip(&ws.row_scale)
+            {
+                for (o, &t) in out.iter_mut().zip(th) {
+                    *o = scale * t;
+                }
+                out[k] = scale;
             }
-            out[k] = scale;
-        }
-        ws.decoder_grad.resize(v * (k + 1), 0.0);
-        matmul(
-            &mut ws.decoder_grad[..v * (k + 1)],
-            exps.t(),
-            MatRef::row_major(&ws.theta_scaled[..rows * (k + 1)], rows, k + 1),
-            false,
-        );
-        {
-            let (lo, hi) = g.split_at_mut(index.decoder_bias.max(index.decoder_weight));
-            let (weight_grad, bias_grad) = if index.decoder_weight < index.decoder_bias {
-                (&mut lo[index.decoder_weight].data, &mut hi[0].data)
-            } else {
-                (&mut hi[0].data, &mut lo[index.decoder_bias].data)
-            };
-            subtract_counts(
+            ws.decoder_grad.resize(v * (k + 1), 0.0);
+            matmul(
+                &mut ws.decoder_grad[..v * (k + 1)],
+                exps.t(),
+                MatRef::row_major(&ws.theta_scaled[..rows * (k + 1)], rows, k + 1),
+                false,
+            );
+            {
+                let (lo, hi) = g.split_at_mut(index.decoder_bias.max(index.decoder_weight));
+                let (weight_grad, bias_grad) = if index.decoder_weight < index.decoder_bias {
+                    (&mut lo[index.decoder_weight].data, &mut hi[0].data)
+                } else {
+                    (&mut hi[0].data, &mut lo[index.decoder_bias].data)
+                };
+                subtract_counts(
+                    batch,
+                    &ws.theta[..rows * k],
+                    &ws.decoder_grad[..v * (k + 1)],
+                    weight_grad,
+                    bias_grad,
+                );
+            }
+            let decoder = &p[index.decoder_weight].data;
+            matmul(
+                &mut ws.grad_theta[..rows * k],
+                exps,
+                MatRef::row_major(decoder, v, k),
+                false,
+            );
+            scale_theta_grad(
                 batch,
-                &ws.theta[..rows * k],
-                &ws.decoder_grad[..v * (k + 1)],
-                weight_grad,
-                bias_grad,
+                decoder,
+                &ws.row_scale[..rows],
+                &mut ws.grad_theta[..rows * k],
             );
         }
-        let decoder = &p[index.decoder_weight].data;
-        matmul(
-            &mut ws.grad_theta[..rows * k],
-            exps,
-            MatRef::row_major(decoder, v, k),
-            false,
-        );
-        scale_theta_grad(
-            batch,
-            decoder,
-            &ws.row_scale[..rows],
-            &mut ws.grad_theta[..rows * k],
-        );
+        if dropout {
+            for (gt, &keep) in ws.grad_theta[..rows * k].iter_mut().zip(&ws.keep) {
+                *gt *= keep;
+            }
+        }
 
         // Softmax Jacobian, then the KL terms: g_z = theta (g_theta - <theta, g_theta>).
+        let plain_kl = self.extensions.prior_alpha == 0.0 && kl_weight == 1.0;
+        let (prior_mean, prior_var) = self.extensions.prior(k);
+        let inv_var = 1.0 / prior_var;
+        let soft = if dropout { &ws.theta_soft } else { &ws.theta };
         for r in 0..rows {
             let span = r * k..(r + 1) * k;
-            let th = &ws.theta[span.clone()];
+            let th = &soft[span.clone()];
             let gt = &ws.grad_theta[span.clone()];
             let dot: f32 = th.iter().zip(gt).map(|(a, b)| a * b).sum();
             for i in span {
-                let grad_z = ws.theta[i] * (ws.grad_theta[i] - dot);
+                let grad_z = soft[i] * (ws.grad_theta[i] - dot);
                 let sigma = ws.sigma[i];
-                ws.grad_mu[i] = grad_z + ws.mu[i];
-                // The clamp sits inside exp only, so the linear KL term always contributes -1.
-                ws.grad_log_sigma[i] =
-                    ws.inside[i] * (grad_z * sigma * eps[i] + sigma * sigma) - 1.0;
+                if plain_kl {
+                    ws.grad_mu[i] = grad_z + ws.mu[i];
+                    // The clamp sits inside exp only, so the linear KL term always contributes -1.
+                    ws.grad_log_sigma[i] =
+                        ws.inside[i] * (grad_z * sigma * eps[i] + sigma * sigma) - 1.0;
+                } else {
+                    ws.grad_mu[i] = grad_z + kl_weight * (ws.mu[i] - prior_mean) * inv_var;
+                    ws.grad_log_sigma[i] = ws.inside[i]
+                        * (grad_z * sigma * eps[i] + kl_weight * sigma * sigma * inv_var)
+                        - kl_weight;
+                }
             }
         }
 
@@ -522,6 +660,58 @@ impl Network {
                 std::mem::swap(&mut ws.grad_hidden, &mut ws.grad_prev);
             }
         }
+    }
+}
+
+impl Network {
+    /// Decoder gradients with decoder batch norm: writes out the logit gradient `S E - X`,
+    /// takes it back through the normalisation (the bias gradient is its column sums), then
+    /// `dW_d = G'^T theta` and `g_theta = G' W_d`.
+    fn decoder_bn_backward(&self, batch: &SparseRows, grads: &mut ParamSet, ws: &mut Workspace) {
+        let rows = batch.n_rows();
+        let (k, v) = (self.config.num_topics, self.config.feature_dim);
+        let index = self.index();
+        let g = &mut grads.tensors;
+        let logits = &mut ws.logits[..rows * v];
+        logits
+            .par_chunks_mut(v * DECODER_ROWS_PER_TASK)
+            .zip(ws.row_scale[..rows].par_chunks(DECODER_ROWS_PER_TASK))
+            .enumerate()
+            .for_each(|(task, (chunk, scales))| {
+                for (r, (row, &scale)) in chunk.chunks_exact_mut(v).zip(scales).enumerate() {
+                    for x in row.iter_mut() {
+                        *x *= scale;
+                    }
+                    let (indices, counts) = batch.row(task * DECODER_ROWS_PER_TASK + r);
+                    for (&c, &x) in indices.iter().zip(counts) {
+                        row[c as usize] -= x;
+                    }
+                }
+            });
+        ws.dec_gamma_grad.resize(v, 0.0);
+        batchnorm::backward(
+            logits,
+            v,
+            &ws.dec_xhat[..rows * v],
+            &ws.ones,
+            &ws.dec_stats,
+            &mut ws.dec_gamma_grad,
+            &mut g[index.decoder_bias].data,
+            &mut ws.acc,
+        );
+        let grad = MatRef::row_major(logits, rows, v);
+        matmul(
+            &mut g[index.decoder_weight].data,
+            grad.t(),
+            MatRef::row_major(&ws.theta[..rows * k], rows, k),
+            false,
+        );
+        matmul(
+            &mut ws.grad_theta[..rows * k],
+            grad,
+            MatRef::row_major(&self.params.tensors[index.decoder_weight].data, v, k),
+            false,
+        );
     }
 }
 

@@ -1,0 +1,117 @@
+//! `ntm train --preset quality`: the preset's keys reach the model, flags override them, and the
+//! trained model with decoder batch norm loads again for evaluation.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{csv_channels, fixture, ntm, tar_member, Run};
+
+fn train(root: &Path, flags: &[&str]) -> (Run, PathBuf) {
+    let data = csv_channels(
+        root,
+        "data",
+        &fixture("four-block-corpus/train.csv"),
+        None,
+        Some(&fixture("four-block-corpus/vocab.txt")),
+    );
+    let output = root.join("model");
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+        &"train",
+        &"--data",
+        &data,
+        &"--output",
+        &output,
+        &"--num-topics",
+        &"4",
+        &"--epochs",
+        &"5",
+        &"--threads",
+        &"1",
+    ];
+    for flag in flags {
+        args.push(flag);
+    }
+    (ntm(root, &args), output)
+}
+
+fn configuration(run: &Run) -> String {
+    run.log_messages()
+        .into_iter()
+        .find(|m| m.starts_with("Final configuration: "))
+        .expect("a Final configuration line")
+        .to_owned()
+}
+
+#[test]
+fn preset_quality_trains_a_loadable_model() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (run, output) = train(root.path(), &["--preset", "quality"]);
+    run.assert_success();
+    let configuration = configuration(&run);
+    assert!(
+        configuration.contains("'decoder_batch_norm': 'true'"),
+        "{configuration}"
+    );
+    assert!(
+        configuration.contains("'preset': 'quality'"),
+        "{configuration}"
+    );
+
+    let model = output.join("model.tar.gz");
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&tar_member(&model, "model.json")).expect("model.json");
+    assert_eq!(metadata["network"]["decoder_batch_norm"], true);
+    assert_eq!(metadata["hyperparameters"]["preset"], "quality");
+    assert!(metadata["tensors"]["decoder.bn.running_var"].is_array());
+
+    let reference = root.path().join("data").join("train");
+    let evaluate = ntm(
+        root.path(),
+        &[
+            &"evaluate",
+            &"--model",
+            &model,
+            &"--reference",
+            &reference,
+            &"--json",
+        ],
+    );
+    evaluate.assert_success();
+    let report: serde_json::Value =
+        serde_json::from_slice(&evaluate.stdout).expect("evaluate --json prints JSON");
+    // Perplexity runs the decoder in inference mode, with the stored running statistics.
+    let perplexity = report["perplexity"]["value"].as_f64().expect("perplexity");
+    assert!(perplexity.is_finite(), "{report}");
+    assert!(perplexity > 1.0, "{report}");
+}
+
+#[test]
+fn flags_override_the_preset() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (run, output) = train(
+        root.path(),
+        &["--decoder-batch-norm", "false", "--preset", "quality"],
+    );
+    run.assert_success();
+    let configuration = configuration(&run);
+    assert!(
+        !configuration.contains("decoder_batch_norm"),
+        "{configuration}"
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&tar_member(&output.join("model.tar.gz"), "model.json"))
+            .expect("model.json");
+    assert!(metadata["network"].get("decoder_batch_norm").is_none());
+}
+
+#[test]
+fn unknown_preset_is_rejected() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (run, output) = train(root.path(), &["--preset", "best"]);
+    let message = run.assert_failure();
+    assert!(message.contains("`preset`"), "{message}");
+    assert!(message.contains("\"best\""), "{message}");
+    assert!(message.contains("none, quality"), "{message}");
+    assert!(!output.exists());
+}

@@ -1,0 +1,240 @@
+//! The extension hyperparameters and the `quality` preset: parsing, validation, and training
+//! with them end to end (determinism, artifact round trip).
+
+use std::collections::BTreeMap;
+
+use ntm_formats::SparseRows;
+use ntm_model::artifact::ModelArtifact;
+use ntm_model::hyperparams::{HyperparameterBuilder, Preset, EXTENSION_KEYS};
+use ntm_model::trainer::{train, TrainConfig, TrainControl, TrainData};
+use ntm_model::{EncoderLayers, Hyperparameters, OptimizerKind};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn builder() -> HyperparameterBuilder {
+    let mut b = HyperparameterBuilder::new();
+    b.set("feature_dim", "20").unwrap();
+    b.set("num_topics", "4").unwrap();
+    b
+}
+
+fn error_text(key: &str, value: &str) -> String {
+    let mut b = builder();
+    match b.set(key, value) {
+        Ok(_) => panic!("{key}={value:?} was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn extensions_off_by_default() {
+    let hp = builder().check().unwrap();
+    assert_eq!(hp.prior_alpha, 0.0);
+    assert!(!hp.decoder_batch_norm);
+    assert_eq!(hp.theta_dropout, 0.0);
+    assert_eq!(hp.kl_warmup_epochs, 0);
+    assert_eq!(hp.preset, Preset::None);
+    assert!(hp.extensions().is_off());
+    let map = hp.to_string_map();
+    for key in EXTENSION_KEYS {
+        assert!(!map.contains_key(key), "{key} listed at its default");
+    }
+}
+
+#[test]
+fn extension_values_round_trip() {
+    let mut b = builder();
+    b.set("prior_alpha", "0.02")
+        .unwrap()
+        .set("decoder_batch_norm", "True")
+        .unwrap()
+        .set("theta_dropout", "2e-1")
+        .unwrap()
+        .set("kl_warmup_epochs", "10.0")
+        .unwrap();
+    let hp = b.check().unwrap();
+    assert_eq!(hp.prior_alpha, 0.02);
+    assert!(hp.decoder_batch_norm);
+    assert_eq!(hp.theta_dropout, 0.2);
+    assert_eq!(hp.kl_warmup_epochs, 10);
+    let map = hp.to_string_map();
+    assert_eq!(map["prior_alpha"], "0.02");
+    assert_eq!(map["decoder_batch_norm"], "true");
+    assert_eq!(map["theta_dropout"], "0.2");
+    assert_eq!(map["kl_warmup_epochs"], "10");
+    assert_eq!(Hyperparameters::from_string_map(&map).unwrap(), hp);
+}
+
+#[test]
+fn bad_extension_values_name_key_value_and_allowed() {
+    let cases = [
+        (
+            "prior_alpha",
+            "-1",
+            "out of range",
+            "0 (standard normal prior",
+        ),
+        ("prior_alpha", "0.0001", "out of range", "1e-3..100"),
+        (
+            "prior_alpha",
+            "many",
+            "not a number",
+            "Dirichlet concentration",
+        ),
+        ("theta_dropout", "0.95", "out of range", "0.0..0.9"),
+        ("theta_dropout", "NaN", "NaN is not allowed", "0.0..0.9"),
+        (
+            "decoder_batch_norm",
+            "yes",
+            "not a boolean",
+            "true or false",
+        ),
+        ("kl_warmup_epochs", "2.5", "not an integer", "integer >= 0"),
+        ("kl_warmup_epochs", "-3", "out of range", "integer >= 0"),
+        ("preset", "fast", "not a known preset", "none, quality"),
+    ];
+    for (key, value, reason, allowed) in cases {
+        let message = error_text(key, value);
+        assert!(message.contains(&format!("`{key}`")), "{message}");
+        assert!(message.contains(&format!("{value:?}")), "{message}");
+        assert!(message.contains(reason), "{message}");
+        assert!(message.contains(allowed), "{message}");
+    }
+    let message = error_text("prior_alpa", "1");
+    assert!(message.contains("did you mean `prior_alpha`?"), "{message}");
+}
+
+#[test]
+fn explicit_keys_override_preset() {
+    let mut b = builder();
+    b.set("preset", "quality").unwrap();
+    let hp = b.check().unwrap();
+    assert!(hp.decoder_batch_norm);
+    assert_eq!(hp.preset, Preset::Quality);
+    assert!(!Preset::Quality.values().is_empty());
+    for (key, value) in Preset::Quality.values() {
+        let mut single = builder();
+        single.set(key, value).unwrap();
+        let expected = single.check().unwrap().to_string_map()[*key].clone();
+        assert_eq!(hp.to_string_map()[*key], expected, "{key}");
+    }
+
+    // An explicit value set before or after the preset wins over it.
+    let mut b = builder();
+    b.set("decoder_batch_norm", "false").unwrap();
+    b.set("preset", "Quality").unwrap();
+    b.set("optimizer", "adam").unwrap();
+    let hp = b.check().unwrap();
+    assert!(!hp.decoder_batch_norm);
+    assert_eq!(hp.optimizer, OptimizerKind::Adam);
+    assert_eq!(hp.preset, Preset::Quality);
+    let mut b = builder();
+    b.set("preset", "quality").unwrap();
+    b.set("decoder_batch_norm", "False").unwrap();
+    assert!(!b.check().unwrap().decoder_batch_norm);
+
+    // The preset `none` changes nothing.
+    let mut b = builder();
+    b.set("preset", "none").unwrap();
+    let mut plain = b.check().unwrap();
+    plain.preset = Preset::None;
+    assert_eq!(plain, builder().check().unwrap());
+    assert_eq!(plain.encoder_layers, EncoderLayers::Auto);
+}
+
+const BLOCKS: usize = 4;
+const BLOCK_WORDS: usize = 5;
+const VOCAB: usize = BLOCKS * BLOCK_WORDS;
+
+fn block_corpus(docs: usize) -> SparseRows {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut rows = SparseRows::new(VOCAB);
+    for d in 0..docs {
+        let block = d % BLOCKS;
+        let mut counts = [0.0f32; BLOCK_WORDS];
+        for _ in 0..30 {
+            counts[rng.random_range(0..BLOCK_WORDS)] += 1.0;
+        }
+        let (mut ids, mut values) = (Vec::new(), Vec::new());
+        for (w, &c) in counts.iter().enumerate() {
+            if c > 0.0 {
+                ids.push((block * BLOCK_WORDS + w) as u32);
+                values.push(c);
+            }
+        }
+        rows.push_row(&ids, &values);
+    }
+    rows
+}
+
+fn quality_config() -> (Hyperparameters, TrainConfig) {
+    let mut b = HyperparameterBuilder::new();
+    let map = BTreeMap::from([
+        ("feature_dim", VOCAB.to_string()),
+        ("num_topics", BLOCKS.to_string()),
+        ("preset", "quality".to_owned()),
+        ("epochs", "8".to_owned()),
+        ("mini_batch_size", "32".to_owned()),
+        ("encoder_layers", "16".to_owned()),
+        ("kl_warmup_epochs", "4".to_owned()),
+        ("prior_alpha", "0.1".to_owned()),
+        ("theta_dropout", "0.2".to_owned()),
+    ]);
+    for (k, v) in &map {
+        b.set(k, v).unwrap();
+    }
+    let hp = b.check().unwrap();
+    let config = TrainConfig::from_hyperparameters(&hp, "algo-1");
+    (hp, config)
+}
+
+fn run(config: &TrainConfig, rows: &SparseRows) -> ntm_model::trainer::TrainOutcome {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        train(
+            config,
+            TrainData::in_memory(rows, None, None),
+            TrainControl::default(),
+        )
+    })
+    .expect("training succeeds")
+}
+
+#[test]
+fn preset_training_deterministic_and_loadable() {
+    let rows = block_corpus(160);
+    let (hp, config) = quality_config();
+    assert!(config.extensions.decoder_batch_norm);
+    assert_eq!(config.kl_warmup_epochs, 4);
+    let first = run(&config, &rows);
+    let second = run(&config, &rows);
+    assert_eq!(first.network, second.network, "same seed, different model");
+    let history = &first.history;
+    assert!(history.iter().all(|e| e.train.total.is_finite()));
+    assert!(
+        history.last().unwrap().train.recons < history[0].train.recons,
+        "reconstruction did not improve: {history:?}"
+    );
+
+    let mut other = config.clone();
+    other.seed = 1;
+    assert_ne!(run(&other, &rows).network.params, first.network.params);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.tar.gz");
+    let artifact = ModelArtifact::new(
+        first.network.clone(),
+        hp.to_string_map(),
+        first.history.clone(),
+        first.best_epoch,
+        None,
+    );
+    artifact.write_tar_gz(&path).unwrap();
+    let loaded = ModelArtifact::load(&path).unwrap();
+    assert_eq!(loaded.network, first.network);
+    assert_eq!(loaded.metadata.hyperparameters["preset"], "quality");
+    assert!(loaded.metadata.network.decoder_batch_norm);
+}
