@@ -253,17 +253,32 @@ pub fn decode_json(bytes: &[u8], feature_dim: usize) -> Result<SparseRows> {
 pub fn decode_json_lines(bytes: &[u8], feature_dim: usize) -> Result<SparseRows> {
     let mut rows = SparseRows::new(feature_dim);
     for (index, line) in strip_bom(bytes).split(|&b| b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let number = index as u64 + 1;
-        let value: Value = serde_json::from_slice(line).map_err(|error| BodyError::Syntax {
-            line: Some(number),
-            message: error.to_string(),
-        })?;
-        push_instance(&mut rows, &value, Item::Line(number))?;
+        push_json_line(&mut rows, line, index as u64 + 1)?;
     }
     Ok(rows)
+}
+
+/// Decodes one line of an `application/jsonlines` body and appends its row to `rows`, the
+/// way [`decode_json_lines`] treats each line; `number` (1-based) names the line in errors.
+///
+/// Returns `false`, adding no row, for a blank line. A UTF-8 byte order mark at the start
+/// of `line` is skipped, so a reader that streams a file line by line may pass its first
+/// line as it is.
+///
+/// # Errors
+/// [`BodyError::Syntax`] when the line is not valid JSON, and the per-document errors of
+/// this module.
+pub fn push_json_line(rows: &mut SparseRows, line: &[u8], number: u64) -> Result<bool> {
+    let line = strip_bom(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(false);
+    }
+    let value: Value = serde_json::from_slice(line).map_err(|error| BodyError::Syntax {
+        line: Some(number),
+        message: error.to_string(),
+    })?;
+    push_instance(rows, &value, Item::Line(number))?;
+    Ok(true)
 }
 
 fn strip_bom(bytes: &[u8]) -> &[u8] {
