@@ -258,8 +258,8 @@ pub fn decode_json_lines(bytes: &[u8], feature_dim: usize) -> Result<SparseRows>
     Ok(rows)
 }
 
-/// Decodes one line of an `application/jsonlines` body and appends its row to `rows`, the
-/// way [`decode_json_lines`] treats each line; `number` (1-based) names the line in errors.
+/// Decodes one line of an `application/jsonlines` body and appends its row to `rows`, as
+/// [`decode_json_lines`] does for each line. `number` (1-based) names the line in errors.
 ///
 /// Returns `false`, adding no row, for a blank line. A UTF-8 byte order mark at the start
 /// of `line` is skipped, so a reader that streams a file line by line may pass its first

@@ -3,8 +3,8 @@
 //! SageMaker batch transform splits each input file into records (`SplitType` `Line` for CSV
 //! and JSON Lines, `RecordIO` for RecordIO-protobuf) and posts them in mini-batches to
 //! `/invocations`. [`BatchReader`] does the same job offline: it reads a file or a folder
-//! of files and yields the documents in chunks of at most `chunk_rows` rows, decoded by the
-//! same code as request bodies, so each document gets the same row as it would in a request.
+//! of files and yields the documents in chunks of at most `chunk_rows` rows. The request
+//! body decoders decode them, so each document gets the same row as in a request.
 //!
 //! CSV, JSON Lines, RecordIO-protobuf and `text/plain` files are streamed: one file is open
 //! at a time and one chunk is held in memory. An `application/json` file is one document
@@ -60,7 +60,7 @@ pub enum BatchError {
     NoTextCounter {
         /// The file.
         path: PathBuf,
-        /// Why the model has no text counter.
+        /// The reason the model has no text counter.
         reason: String,
     },
     /// The format of a file was not given and its first bytes match no input format.
@@ -73,7 +73,7 @@ pub enum BatchError {
     Undetected {
         /// The file.
         path: PathBuf,
-        /// What the first bytes look like.
+        /// The format the first bytes resemble.
         looks_like: Sniffed,
     },
     /// A file could not be opened or read.
@@ -147,7 +147,7 @@ impl<'m> BatchReader<'m> {
     /// file. Other text is read as CSV, whose errors then name the offending cell.
     ///
     /// # Errors
-    /// [`BatchError::Format`] when `path` cannot be listed or holds no file.
+    /// [`BatchError::Format`] when `path` cannot be listed or contains no file.
     pub fn open(
         path: &Path,
         format: Option<RequestFormat>,
@@ -177,8 +177,8 @@ impl<'m> BatchReader<'m> {
         &self.files
     }
 
-    /// Reads the next chunk of at most `chunk_rows` documents of one file (an
-    /// `application/json` file gives all its documents at once); `None` after the last file.
+    /// Reads the next chunk of at most `chunk_rows` documents of one file; `None` after the
+    /// last file. An `application/json` file gives all its documents in one chunk.
     ///
     /// # Errors
     /// A [`BatchError`] naming the file, and the line, record or instance where it applies.
@@ -205,10 +205,12 @@ impl<'m> BatchReader<'m> {
 
     /// Opens one file; `None` for an empty file, which has no documents.
     fn open_file(&self, path: &Path) -> Result<Option<Open>, BatchError> {
-        let io_error = |action| move |source| BatchError::Io {
-            path: path.to_path_buf(),
-            action,
-            source,
+        let io_error = |action| {
+            move |source| BatchError::Io {
+                path: path.to_path_buf(),
+                action,
+                source,
+            }
         };
         let file = File::open(path).map_err(io_error("opening the file"))?;
         let mut reader = BufReader::with_capacity(1 << 16, file);
@@ -220,22 +222,23 @@ impl<'m> BatchReader<'m> {
         }
         let format = match self.format {
             Some(format) => format,
-            None => detect(path, looks_like)?,
+            None => detect(path, looks_like, &head[..head.len().min(SNIFF_LEN)])?,
         };
         tracing::debug!(file = %path.display(), ?format, "reading file");
         let feature_dim = self.model.feature_dim();
         let open = match format {
-            RequestFormat::Csv { label_size } => self.channel(path, ContentType::Csv { label_size })?,
+            RequestFormat::Csv { label_size } => {
+                self.channel(path, ContentType::Csv { label_size })?
+            }
             RequestFormat::RecordIo => self.channel(path, ContentType::RecordIoProtobuf)?,
             RequestFormat::Json => {
                 drop(reader);
                 let bytes = std::fs::read(path).map_err(io_error("reading the file"))?;
-                let rows = body::decode_json(&bytes, feature_dim).map_err(|source| {
-                    BatchError::Body {
+                let rows =
+                    body::decode_json(&bytes, feature_dim).map_err(|source| BatchError::Body {
                         path: path.to_path_buf(),
                         source,
-                    }
-                })?;
+                    })?;
                 Open::Whole(Some(rows))
             }
             RequestFormat::JsonLines => Open::Lines {
@@ -361,22 +364,30 @@ fn push_text(
     Ok(())
 }
 
-/// Picks the format of a file from its first bytes and its extension.
-fn detect(path: &Path, looks_like: Sniffed) -> Result<RequestFormat, BatchError> {
+/// Picks the format of a file from its first bytes and its extension. A `.txt` file is
+/// `text/plain` unless its first bytes are only numbers and separators, since raw text with
+/// a comma also looks like CSV.
+fn detect(path: &Path, looks_like: Sniffed, head: &[u8]) -> Result<RequestFormat, BatchError> {
     let extension = path
         .extension()
         .and_then(|extension| extension.to_str())
         .map(str::to_ascii_lowercase);
     match (looks_like, extension.as_deref()) {
         (Sniffed::RecordIo, _) => Ok(RequestFormat::RecordIo),
+        (Sniffed::Text | Sniffed::Csv, Some("txt")) if !is_numeric(head) => Ok(RequestFormat::Text),
         (Sniffed::Csv, _) => Ok(RequestFormat::Csv { label_size: 0 }),
         (Sniffed::Json, Some("json")) => Ok(RequestFormat::Json),
         (Sniffed::Json, _) => Ok(RequestFormat::JsonLines),
-        (Sniffed::Text, Some("txt")) => Ok(RequestFormat::Text),
         (Sniffed::Text, _) => Ok(RequestFormat::Csv { label_size: 0 }),
         (looks_like, _) => Err(BatchError::Undetected {
             path: path.to_path_buf(),
             looks_like,
         }),
     }
+}
+
+/// Returns whether `head` holds only digits, number signs, separators and white space.
+fn is_numeric(head: &[u8]) -> bool {
+    head.iter()
+        .all(|byte| byte.is_ascii_digit() || byte.is_ascii_whitespace() || b",.-+eE".contains(byte))
 }

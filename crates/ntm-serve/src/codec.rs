@@ -80,8 +80,8 @@ fn decode_text(bytes: &[u8], model: &Model) -> Result<SparseRows, String> {
     Ok(rows)
 }
 
-/// Counts one `text/plain` line (without its newline) and appends it to `rows`; a final
-/// carriage return is dropped and a blank line gives an all-zero row.
+/// Counts one `text/plain` line (without its newline) and appends it to `rows`. A final
+/// carriage return is dropped, and a blank line gives an all-zero row.
 pub fn push_text_line(rows: &mut SparseRows, counter: &TextCounter, line: &str) {
     let line = line.strip_suffix('\r').unwrap_or(line);
     let (indices, counts) = counter.count(line);
