@@ -24,6 +24,7 @@
 
 use std::fmt;
 
+use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 use crate::error::{Cell, FormatError};
@@ -195,6 +196,14 @@ const INSTANCE_FORMS: &str = "an instance must be {\"features\": [counts]}, \
 /// object with an `"instances"` list (or a list of rows), and the per-document errors of
 /// this module.
 pub fn decode_json(bytes: &[u8], feature_dim: usize) -> Result<SparseRows> {
+    match decode_sparse_json(strip_bom(bytes), feature_dim) {
+        Some(rows) => Ok(rows),
+        None => decode_json_tree(bytes, feature_dim),
+    }
+}
+
+/// Decodes an `application/json` body through a [`Value`] tree: every form, and every error.
+fn decode_json_tree(bytes: &[u8], feature_dim: usize) -> Result<SparseRows> {
     let value: Value =
         serde_json::from_slice(strip_bom(bytes)).map_err(|error| BodyError::Syntax {
             line: None,
@@ -245,6 +254,79 @@ pub fn decode_json(bytes: &[u8], feature_dim: usize) -> Result<SparseRows> {
     Ok(rows)
 }
 
+/// Decodes the common body of sparse instances,
+/// `{"instances": [{"data": {"features": {"keys": [...], "values": [...], "shape": [...]}}}]}`,
+/// straight into rows without building a [`Value`] tree, which costs an allocation per number.
+///
+/// Returns `None` for any other body, including every invalid one, so that [`decode_json`]
+/// decodes it in full and reports the error. The rows equal those of the full decoder.
+fn decode_sparse_json(bytes: &[u8], feature_dim: usize) -> Option<SparseRows> {
+    let body: SparseBody = serde_json::from_slice(bytes).ok()?;
+    let mut rows = SparseRows::new(feature_dim);
+    for instance in body.instances {
+        // An instance with both members is an error of the full decoder.
+        if instance.features {
+            return None;
+        }
+        let features = instance.data?.features;
+        let keys = features.keys?;
+        if let Some(shape) = &features.shape {
+            if shape.first() != Some(&(feature_dim as u64)) {
+                return None;
+            }
+        }
+        let (indices, counts) =
+            canonical_sparse_row(&keys, &features.values, feature_dim, 0).ok()?;
+        rows.push_row(&indices, &counts);
+    }
+    Some(rows)
+}
+
+/// A body of sparse instances, for [`decode_sparse_json`]. Unknown members are ignored, as
+/// the full decoder ignores them.
+#[derive(serde::Deserialize)]
+struct SparseBody {
+    instances: Vec<SparseInstance>,
+}
+
+#[derive(serde::Deserialize)]
+struct SparseInstance {
+    /// Whether the instance has a `"features"` member, whatever its value (even `null`).
+    #[serde(default, deserialize_with = "is_present")]
+    features: bool,
+    #[serde(default, deserialize_with = "required_value")]
+    data: Option<SparseData>,
+}
+
+#[derive(serde::Deserialize)]
+struct SparseData {
+    features: SparseFeatures,
+}
+
+#[derive(serde::Deserialize)]
+struct SparseFeatures {
+    values: Vec<f64>,
+    #[serde(default, deserialize_with = "required_value")]
+    keys: Option<Vec<u64>>,
+    #[serde(default, deserialize_with = "required_value")]
+    shape: Option<Vec<u64>>,
+}
+
+/// Accepts any value of a member that is present, `null` included.
+fn is_present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
+}
+
+/// Reads a member that may be absent but, when present, must not be `null`, since the full
+/// decoder rejects a `null` list or object.
+fn required_value<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 /// Decodes an `application/jsonlines` body into one row per non-blank line, in order.
 ///
 /// # Errors
@@ -253,17 +335,32 @@ pub fn decode_json(bytes: &[u8], feature_dim: usize) -> Result<SparseRows> {
 pub fn decode_json_lines(bytes: &[u8], feature_dim: usize) -> Result<SparseRows> {
     let mut rows = SparseRows::new(feature_dim);
     for (index, line) in strip_bom(bytes).split(|&b| b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let number = index as u64 + 1;
-        let value: Value = serde_json::from_slice(line).map_err(|error| BodyError::Syntax {
-            line: Some(number),
-            message: error.to_string(),
-        })?;
-        push_instance(&mut rows, &value, Item::Line(number))?;
+        push_json_line(&mut rows, line, index as u64 + 1)?;
     }
     Ok(rows)
+}
+
+/// Decodes one line of an `application/jsonlines` body and appends its row to `rows`, as
+/// [`decode_json_lines`] does for each line. `number` (1-based) names the line in errors.
+///
+/// Returns `false`, adding no row, for a blank line. A UTF-8 byte order mark at the start
+/// of `line` is skipped, so a reader that streams a file line by line may pass its first
+/// line as it is.
+///
+/// # Errors
+/// [`BodyError::Syntax`] when the line is not valid JSON, and the per-document errors of
+/// this module.
+pub fn push_json_line(rows: &mut SparseRows, line: &[u8], number: u64) -> Result<bool> {
+    let line = strip_bom(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(false);
+    }
+    let value: Value = serde_json::from_slice(line).map_err(|error| BodyError::Syntax {
+        line: Some(number),
+        message: error.to_string(),
+    })?;
+    push_instance(rows, &value, Item::Line(number))?;
+    Ok(true)
 }
 
 fn strip_bom(bytes: &[u8]) -> &[u8] {
@@ -506,6 +603,44 @@ mod tests {
         assert_eq!(rows.n_rows(), 5);
         for i in 0..5 {
             assert_eq!(rows.row(i), (&[1u32, 3][..], &[2.0f32, 1.0][..]), "row {i}");
+        }
+    }
+
+    #[test]
+    fn sparse_fast_path_matches_tree() {
+        let bodies: [&[u8]; 4] = [
+            br#"{"instances": [{"data": {"features": {"keys": [3, 1, 3], "values": [1, 2.5, 4], "shape": [4]}}}]}"#,
+            br#"{"instances": [{"data": {"features": {"keys": [], "values": []}}, "configuration": {}}], "x": 1}"#,
+            br#"{"instances": []}"#,
+            br#"{"instances": [{"data": {"features": {"keys": [0], "values": [1e-3], "shape": [4, 9]}}},
+                {"data": {"features": {"keys": [2, 0], "values": [7, 1]}}}]}"#,
+        ];
+        for body in bodies {
+            let fast = decode_sparse_json(body, 4).expect("a sparse body");
+            let tree = decode_json_tree(body, 4).expect("a valid body");
+            assert_eq!(fast, tree, "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn sparse_fast_path_leaves_other_bodies() {
+        let bodies: [&[u8]; 9] = [
+            br#"{"instances": [{"features": [0, 1, 0, 0]}]}"#,
+            br#"{"instances": [{"features": null, "data": {"features": {"keys": [1], "values": [1]}}}]}"#,
+            br#"{"instances": [{"data": {"features": {"keys": [1], "values": [1], "shape": null}}}]}"#,
+            br#"{"instances": [{"data": {"features": {"keys": null, "values": [1]}}}]}"#,
+            br#"{"instances": [{"data": {"features": {"keys": [1], "values": [1], "shape": [5]}}}]}"#,
+            br#"{"instances": [{"data": {"features": {"keys": [9], "values": [1]}}}]}"#,
+            br#"{"instances": [{"data": {"features": {"keys": [1], "values": [-1]}}}]}"#,
+            br#"{"instances": [{"data": {"features": {"keys": [1.5], "values": [1]}}}]}"#,
+            br#"[[0, 1, 0, 0]]"#,
+        ];
+        for body in bodies {
+            assert!(
+                decode_sparse_json(body, 4).is_none(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 

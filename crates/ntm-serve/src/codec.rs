@@ -8,7 +8,7 @@ use ntm_formats::recordio::RecordIoWriter;
 use ntm_formats::{body, csv, record, FormatError, SparseRows};
 
 use crate::media::{RequestFormat, ResponseFormat};
-use crate::model::Model;
+use crate::model::{Model, TextCounter};
 
 /// Name given to the request body in decoder errors, in place of a file name.
 const BODY_NAME: &str = "request body";
@@ -75,11 +75,26 @@ fn decode_text(bytes: &[u8], model: &Model) -> Result<SparseRows, String> {
     let text = text.strip_suffix('\n').unwrap_or(text);
     let mut rows = SparseRows::new(model.feature_dim());
     for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let (indices, counts) = counter.count(line);
-        rows.push_row(&indices, &counts);
+        push_text_line(&mut rows, counter, line);
     }
     Ok(rows)
+}
+
+/// Counts one `text/plain` line (without its newline) and appends it to `rows`. A final
+/// carriage return is dropped, and a blank line gives an all-zero row.
+pub fn push_text_line(rows: &mut SparseRows, counter: &TextCounter, line: &str) {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let (indices, counts) = counter.count(line);
+    rows.push_row(&indices, &counts);
+}
+
+/// Returns the index of the first document whose topic weights (N x K, row-major) are not
+/// all finite. Counts near the `f32` maximum can overflow the first layer, and JSON cannot
+/// represent the resulting NaN.
+pub fn first_non_finite_row(weights: &[f32], num_topics: usize) -> Option<usize> {
+    weights
+        .chunks_exact(num_topics.max(1))
+        .position(|row| row.iter().any(|w| !w.is_finite()))
 }
 
 /// Encodes N x K topic weights (row-major) as a response body.

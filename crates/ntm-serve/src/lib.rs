@@ -12,6 +12,8 @@
 //! with it. Decoding and scoring run on a dedicated rayon pool, so the async runtime only moves
 //! bytes and `/ping` answers while long requests are scored.
 //!
+//! [`batch`] reads whole files in the request formats for offline batch transform.
+//!
 //! # Examples
 //!
 //! ```no_run
@@ -25,6 +27,7 @@
 //! # }
 //! ```
 
+pub mod batch;
 pub mod codec;
 pub mod media;
 pub mod model;

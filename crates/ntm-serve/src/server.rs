@@ -403,10 +403,7 @@ fn score_request(
     let k = model.num_topics();
     // Counts near the f32 maximum can overflow the first layer; report that instead of
     // writing NaN, which JSON cannot even represent.
-    if let Some(row) = weights
-        .chunks_exact(k)
-        .position(|row| row.iter().any(|w| !w.is_finite()))
-    {
+    if let Some(row) = codec::first_non_finite_row(&weights, k) {
         let largest = rows.row(row).1.iter().copied().fold(0.0f32, f32::max);
         return Err((
             StatusCode::BAD_REQUEST,

@@ -55,9 +55,12 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         max_payload_bytes: usize::try_from(payload_mb * MIB)
             .context("the payload limit does not fit in memory addresses")?,
     };
-    // Two runtime threads move bytes; decoding and scoring run on the server's own pool.
+    // Two runtime threads move bytes, or one when the process may use only one core (for
+    // example under `taskset -c 0`): there a second thread only adds wake-ups and context
+    // switches. Decoding and scoring run on the server's own pool.
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(cores.clamp(1, 2))
         .thread_name("ntm-http")
         .enable_all()
         .build()
