@@ -9,7 +9,7 @@
 //!    training loss) feeds the early-stopping rule, and the best epoch's weights are kept;
 //! 4. at the end the best weights are restored and, given a test channel, scored.
 //!
-//! A channel is held in memory or streamed pass by pass (see [`crate::batches`]); a streamed
+//! A channel is held in memory or streamed pass by pass (see [`crate::batches`]). A streamed
 //! training channel is mixed by a bounded shuffle buffer instead of a full shuffle, and its
 //! `sub_sample` keeps each document with that probability.
 //!
@@ -70,7 +70,7 @@ pub struct TrainConfig {
 }
 
 /// Default size of the shuffle buffer of a streamed training channel, in documents. At a few
-/// hundred distinct words per document this holds well under 200 MiB.
+/// hundred distinct words per document it takes well under 200 MiB.
 pub const DEFAULT_SHUFFLE_BUFFER: usize = 100_000;
 
 impl TrainConfig {
@@ -569,8 +569,8 @@ pub fn evaluate(
     }
 }
 
-/// Computes the per-document loss of a channel in inference mode, as [`evaluate`] does;
-/// a streamed channel gives the same batches, and so the same loss, as the same documents
+/// Computes the per-document loss of a channel in inference mode, as [`evaluate`] does.
+/// A streamed channel gives the same batches, and so the same loss, as the same documents
 /// in memory. `on_batch` sees every batch with the network.
 ///
 /// # Errors

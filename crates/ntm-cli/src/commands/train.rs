@@ -50,9 +50,9 @@ pub struct TrainArgs {
     /// not fit is streamed from disk on every epoch, with a bounded shuffle buffer.
     #[arg(long, env = "NTM_IN_MEMORY_LIMIT_MB", default_value_t = 256)]
     pub in_memory_limit_mb: usize,
-    /// Word vectors in GloVe text format (`.gz` accepted) for WETC in the final topic block; an
-    /// `auxiliary/embeddings.txt` or `auxiliary/embeddings.txt.gz` in the data folder is used
-    /// when this is not given. Needs `auxiliary/vocab.txt`.
+    /// Word vectors in GloVe text format (`.gz` accepted) for WETC in the final topic block.
+    /// Without it, `auxiliary/embeddings.txt` or `auxiliary/embeddings.txt.gz` in the data
+    /// folder is used. Needs `auxiliary/vocab.txt`.
     #[arg(long, env = "NTM_EMBEDDINGS")]
     pub embeddings: Option<PathBuf>,
     /// Documents in the shuffle buffer of a streamed training channel.
