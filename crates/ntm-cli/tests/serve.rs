@@ -428,3 +428,50 @@ fn write_sparse_records(documents: &[Vec<u64>], target: &Path) {
         .flush()
         .expect("flush file");
 }
+
+#[test]
+fn serves_model_from_training_container() {
+    // The SageMaker layout: training writes the model's files unpacked into <root>/model, and
+    // hosting serves that folder.
+    let root = tempfile::tempdir().expect("temporary folder");
+    let config = root.path().join("input/config");
+    std::fs::create_dir_all(&config).expect("config folder");
+    std::fs::write(
+        config.join("hyperparameters.json"),
+        r#"{"num_topics": "4", "epochs": "3"}"#,
+    )
+    .expect("hyperparameters");
+    let data = root.path().join("input/data");
+    common::copy_into(
+        &fixture("four-block-corpus/train.csv"),
+        &data.join("train"),
+        "train.csv",
+    );
+    common::copy_into(
+        &fixture("four-block-corpus/vocab.txt"),
+        &data.join("auxiliary"),
+        "vocab.txt",
+    );
+    ntm(root.path(), &[&"train", &"--sagemaker-root", &root.path()]).assert_success();
+
+    let model = root.path().join("model");
+    let server = ServeProcess::start(
+        &["--model", model.to_str().unwrap()],
+        &[("SAGEMAKER_BIND_TO_PORT", "0")],
+    );
+    let body = std::fs::read(fixture("four-block-corpus/validation.csv")).expect("validation rows");
+    let response = ureq::post(&server.url("/invocations"))
+        .set("Content-Type", "text/csv")
+        .set("Accept", "application/jsonlines")
+        .send_bytes(&body)
+        .expect("invocation succeeds");
+    assert_eq!(response.status(), 200);
+    let text = response.into_string().expect("response text");
+    let rows = topic_weights(text.as_bytes());
+    assert_eq!(rows.len(), 40);
+    for row in &rows {
+        assert_eq!(row.len(), 4);
+        let sum: f64 = row.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-5, "weights sum to {sum}");
+    }
+}
