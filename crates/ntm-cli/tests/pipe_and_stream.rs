@@ -244,6 +244,7 @@ fn streamed_channels_train_deterministically() {
     let limit = ["--in-memory-limit-mb", "0", "--shuffle-buffer", "50"];
     let first = train_streamed(root.path(), &data, "first", &limit);
     first.assert_success();
+
     assert!(
         first
             .stderr
@@ -259,6 +260,7 @@ fn streamed_channels_train_deterministically() {
         first.stderr
     );
     assert!(first.stderr.contains("on 160 examples"), "{}", first.stderr);
+
     let second = train_streamed(root.path(), &data, "second", &limit);
     second.assert_success();
     let weights = |name: &str| {

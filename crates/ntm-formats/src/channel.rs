@@ -253,7 +253,7 @@ impl ChannelReader {
     }
 
     /// Sets whether the end of the channel logs a warning that lists the skipped empty
-    /// documents (on by default); a caller that reads the same channel again turns it off.
+    /// documents, on by default. A caller that reads the same channel again turns it off.
     pub fn warn_skipped(mut self, warn: bool) -> Self {
         self.warn_skipped = warn;
         self

@@ -21,7 +21,7 @@
 //!
 //! ntm's topic-quality extensions ([`EXTENSION_KEYS`]) are not SageMaker keys. Each is off by
 //! default, and a model trained without them is SageMaker's model. `preset` names a group of
-//! values ([`Preset`]); keys set explicitly, from a file or a flag, override the preset's
+//! values ([`Preset`]). Keys set explicitly, from a file or a flag, override the preset's
 //! values, whatever the order in which they were set.
 //!
 //! Use [`HyperparameterBuilder`] to merge sources (a file, then command-line overrides)
@@ -91,7 +91,7 @@ pub enum Preset {
 }
 
 impl Preset {
-    /// The keys and values the preset sets, in the string form of `hyperparameters.json`.
+    /// Returns the keys and values the preset sets, in the string form of `hyperparameters.json`.
     pub fn values(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Self::None => &[],

@@ -571,7 +571,7 @@ pub fn evaluate(
 
 /// Computes the per-document loss of a channel in inference mode, as [`evaluate`] does.
 /// A streamed channel gives the same batches, and so the same loss, as the same documents
-/// in memory. `on_batch` sees every batch with the network.
+/// in memory. `on_batch` is called with the network and every batch.
 ///
 /// # Errors
 /// [`TrainError::Input`] when a streamed channel cannot be read, and

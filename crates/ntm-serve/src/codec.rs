@@ -124,7 +124,7 @@ pub fn encode(format: ResponseFormat, weights: &[f32], num_topics: usize) -> Vec
         ResponseFormat::RecordIo => {
             let mut writer = RecordIoWriter::new(Vec::with_capacity(weights.len() * 4 + 32));
             for row in rows {
-                // Writing into a Vec cannot fail.
+                // `io::Write` for `Vec<u8>` never returns an error.
                 let _ = writer.write(&encode_topic_weights_record(row));
             }
             writer.into_inner().unwrap_or_default()

@@ -10,7 +10,7 @@
 //! Bad requests get a 4xx status and a JSON body `{"error": ..., "request_id": ...}`. Every
 //! response carries its request id in the `x-request-id` header, and every error is logged
 //! with it. Decoding and scoring run on a dedicated rayon pool, so the async runtime only moves
-//! bytes and `/ping` answers while long requests are scored.
+//! bytes and `/ping` responds while long requests are scored.
 //!
 //! [`batch`] reads whole files in the request formats for offline batch transform.
 //!
