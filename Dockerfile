@@ -2,8 +2,8 @@
 # `docker run IMAGE serve` serves /opt/ml/model on port 8080 (or SAGEMAKER_BIND_TO_PORT).
 # See docs/serving.md for building, pushing to ECR and creating SageMaker resources.
 
-# Build stage. Some locked dependencies need Rust 1.88.
-FROM rust:1.88-slim-bookworm AS build
+# Build stage. The AVX-512 kernels need Rust 1.89.
+FROM rust:1.89-slim-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p ntm-cli

@@ -37,6 +37,15 @@ impl SparseRows {
         }
     }
 
+    /// Removes every row and sets the number of columns, keeping the allocated capacity.
+    pub fn clear(&mut self, n_cols: usize) {
+        self.n_cols = n_cols;
+        self.indptr.clear();
+        self.indptr.push(0);
+        self.indices.clear();
+        self.values.clear();
+    }
+
     /// Appends one row given as parallel slices of column indices and values.
     ///
     /// # Panics
@@ -167,6 +176,17 @@ mod tests {
         let mut dense = vec![9.0; 5];
         s.densify_row(1, &mut dense);
         assert_eq!(dense, vec![1.0, 0.0, 0.0, 2.0, 0.0]);
+    }
+
+    #[test]
+    fn clear_empties_and_changes_width() {
+        let mut m = SparseRows::new(5);
+        m.push_row(&[1, 4], &[1.0, 2.0]);
+        m.clear(3);
+        assert_eq!((m.n_rows(), m.nnz(), m.n_cols()), (0, 0, 3));
+        m.push_row(&[2], &[5.0]);
+        assert_eq!(m.row(0), (&[2u32][..], &[5.0f32][..]));
+        assert_eq!(m.indptr(), &[0, 1]);
     }
 
     #[test]

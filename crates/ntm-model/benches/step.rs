@@ -1,11 +1,13 @@
 //! One `train_step` on 256 random documents of about 80 distinct words, K = 50, encoder layers
 //! (150, 100) (SageMaker's `auto` for K = 50), sigmoid, no batch norm, at V = 2000 and 20000.
+//! `train_step+adadelta` adds the AdaDelta update of every parameter, as one training batch costs.
 //! Throughput is reported in documents per second. The thread count is rayon's default (one per
 //! core) unless `RAYON_NUM_THREADS` sets it.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ntm_formats::SparseRows;
 use ntm_model::network::{Activation, Network, NetworkConfig, Workspace};
+use ntm_model::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -55,6 +57,21 @@ fn train_step(c: &mut Criterion) {
                 network
                     .train_step(&batch, &eps, &mut grads, &mut ws)
                     .expect("benchmark inputs match the network")
+            })
+        });
+        // The trainer averages over the batch through the rescaling factor.
+        let config = OptimizerConfig {
+            kind: OptimizerKind::Adadelta,
+            rescale_grad: 1.0 / DOCS as f32,
+            ..OptimizerConfig::default()
+        };
+        let mut optimizer = Optimizer::new(config, &network.params);
+        group.bench_function(format!("V={vocabulary}+adadelta"), |b| {
+            b.iter(|| {
+                network
+                    .train_step(&batch, &eps, &mut grads, &mut ws)
+                    .expect("benchmark inputs match the network");
+                optimizer.step(&mut network.params, &grads);
             })
         });
     }

@@ -34,10 +34,14 @@
 //! The running statistics `encoder.{l}.bn.running_mean` and `encoder.{l}.bn.running_var` live in
 //! [`Network::running`] (empty without batch norm).
 //!
-//! Threads: row-wise work (the sparse first layer, the softmax over the vocabulary) runs on the
-//! current rayon pool in fixed chunks, dense products use `gemm` on that pool, and every
-//! reduction over the batch runs in a fixed order. The same inputs on the same pool size give
-//! bit-identical results; the tests also find 1 and 2 threads bit-identical.
+//! Threads: a training batch of at least 256 documents without batch normalisation is split
+//! into shards of about 128 documents (at most 8), whose passes run in parallel on the current
+//! rayon pool, one thread per shard; their gradients are then added up in shard order. The
+//! shard count follows the batch size alone. Otherwise row-wise work (the sparse first layer,
+//! the softmax over the vocabulary) runs on the pool in fixed chunks and dense products use
+//! `gemm` on it. Every reduction over the batch runs in a fixed order, so the same inputs on
+//! the same pool size give bit-identical results; the tests also find 1 and 2 threads
+//! bit-identical.
 //!
 //! Initialisation ([`Network::new`]): weights Glorot/Xavier uniform on `[-a, a]` with
 //! `a = sqrt(6 / (fan_in + fan_out))` (MXNet's `Xavier()` default), biases 0, `gamma` 1,
@@ -64,7 +68,7 @@
 
 mod activation;
 pub mod batchnorm;
-mod kernels;
+pub(crate) mod kernels;
 mod pass;
 mod sparse;
 
@@ -724,7 +728,7 @@ impl ParamIndex {
         if i < self.mu_weight {
             let l = i / self.per_layer;
             let width = config.encoder_layers[l];
-            if i % self.per_layer == 0 {
+            if i.is_multiple_of(self.per_layer) {
                 let fan_in = if l == 0 {
                     v
                 } else {

@@ -26,6 +26,7 @@ use std::str::FromStr;
 
 use rayon::prelude::*;
 
+use crate::network::kernels::simd_fn;
 use crate::params::ParamSet;
 
 /// Elements per rayon task. Element-wise updates make the split irrelevant to results.
@@ -342,13 +343,16 @@ fn adam_learning_rate(learning_rate: f32, t: u64) -> f32 {
     (f64::from(learning_rate) * coef2.sqrt() / coef1) as f32
 }
 
+simd_fn! {
 fn sgd_update(w: &mut [f32], g: &[f32], lr: f32, r: f32, c: f32, wd: f32) {
     let keep = 1.0 - lr * wd;
     for (w, &g) in w.iter_mut().zip(g) {
         *w = keep * *w - lr * clip(r * g, c);
     }
 }
+}
 
+simd_fn! {
 #[allow(clippy::too_many_arguments)]
 fn adam_update(
     w: &mut [f32],
@@ -369,7 +373,9 @@ fn adam_update(
         *w -= lr_t * *m / (v.sqrt() + ADAM_EPSILON);
     }
 }
+}
 
+simd_fn! {
 fn adagrad_update(w: &mut [f32], g: &[f32], h: &mut [f32], lr: f32, r: f32, c: f32, wd: f32) {
     for ((w, &g), h) in w.iter_mut().zip(g).zip(h.iter_mut()) {
         let g_hat = clip(g * r, c);
@@ -378,7 +384,9 @@ fn adagrad_update(w: &mut [f32], g: &[f32], h: &mut [f32], lr: f32, r: f32, c: f
         *w += (div + *w * wd) * -lr;
     }
 }
+}
 
+simd_fn! {
 fn adadelta_update(
     w: &mut [f32],
     g: &[f32],
@@ -401,7 +409,9 @@ fn adadelta_update(
         *w -= delta + wd * *w;
     }
 }
+}
 
+simd_fn! {
 fn rmsprop_update(w: &mut [f32], g: &[f32], n: &mut [f32], lr: f32, r: f32, c: f32, wd: f32) {
     let one_minus_gamma1 = 1.0 - RMSPROP_GAMMA1;
     for ((w, &g), n) in w.iter_mut().zip(g).zip(n.iter_mut()) {
@@ -409,4 +419,5 @@ fn rmsprop_update(w: &mut [f32], g: &[f32], n: &mut [f32], lr: f32, r: f32, c: f
         *n = one_minus_gamma1 * g_hat * g_hat + RMSPROP_GAMMA1 * *n;
         *w -= lr * g_hat / (*n + RMSPROP_EPSILON).sqrt();
     }
+}
 }

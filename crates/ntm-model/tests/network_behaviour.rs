@@ -163,6 +163,15 @@ fn inference_is_independent_of_batch() {
 /// Runs three training steps on a pool of `threads` threads and returns the final network and
 /// the last gradients.
 fn train_on_pool(threads: usize) -> (Network, ParamSet, Vec<f64>) {
+    train_on_pool_with(threads, true, 128)
+}
+
+/// [`train_on_pool`] with or without batch norm and with `docs` documents per batch.
+fn train_on_pool_with(
+    threads: usize,
+    batch_norm: bool,
+    docs: usize,
+) -> (Network, ParamSet, Vec<f64>) {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -170,15 +179,15 @@ fn train_on_pool(threads: usize) -> (Network, ParamSet, Vec<f64>) {
     pool.install(|| {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         let mut network = Network::new(
-            config(3000, 50, &[150, 100], Activation::Sigmoid, true),
+            config(3000, 50, &[150, 100], Activation::Sigmoid, batch_norm),
             &mut rng,
         );
         let mut grads = network.zero_grads();
         let mut ws = Workspace::new();
         let mut losses = Vec::new();
         for _ in 0..3 {
-            let batch = random_batch(&mut rng, 3000, 128, 80);
-            let eps = normal_noise(&mut rng, 128 * 50);
+            let batch = random_batch(&mut rng, 3000, docs, 80);
+            let eps = normal_noise(&mut rng, docs * 50);
             let sums = network
                 .train_step(&batch, &eps, &mut grads, &mut ws)
                 .expect("train step");
@@ -213,6 +222,98 @@ fn one_and_two_threads_agree() {
     assert_eq!(one.2, two.2, "losses differ");
     assert!(one.0 == two.0, "parameters or running statistics differ");
     assert!(one.1 == two.1, "gradients differ");
+}
+
+#[test]
+fn one_and_two_threads_agree_on_large_batches() {
+    // Without batch norm, batches of 256 documents and more are split into shards that run in
+    // parallel; the split must not depend on the thread count.
+    for docs in [300, 1100] {
+        let one = train_on_pool_with(1, false, docs);
+        let two = train_on_pool_with(2, false, docs);
+        assert_eq!(one.2, two.2, "losses differ with {docs} documents");
+        assert!(one.0 == two.0, "parameters differ with {docs} documents");
+        assert!(one.1 == two.1, "gradients differ with {docs} documents");
+    }
+}
+
+#[test]
+fn large_batch_gradient_is_the_sum_over_its_parts() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let (v, k) = (800, 6);
+    let network = Network::new(config(v, k, &[12, 9], Activation::Tanh, false), &mut rng);
+    let batch = random_batch(&mut rng, v, 600, 30);
+    let eps = normal_noise(&mut rng, 600 * k);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("thread pool");
+
+    // A workspace that already ran a larger batch, so stale shard buffers would show.
+    let mut ws = Workspace::new();
+    let mut whole = network.zero_grads();
+    let bigger = random_batch(&mut rng, v, 900, 30);
+    let bigger_eps = normal_noise(&mut rng, 900 * k);
+    let sums = pool.install(|| {
+        network
+            .clone()
+            .train_step(&bigger, &bigger_eps, &mut whole, &mut ws)
+            .expect("train step");
+        network
+            .clone()
+            .train_step(&batch, &eps, &mut whole, &mut ws)
+            .expect("train step")
+    });
+
+    // The same documents in parts of 100, each small enough to run as one pass.
+    let mut total = network.zero_grads();
+    let mut part_grads = network.zero_grads();
+    let (mut recons, mut kld) = (0.0f64, 0.0f64);
+    for part in 0..6 {
+        let rows: Vec<usize> = (part * 100..(part + 1) * 100).collect();
+        let sub = batch.select(&rows);
+        let sub_eps = &eps[part * 100 * k..(part + 1) * 100 * k];
+        let s = network
+            .clone()
+            .train_step(&sub, sub_eps, &mut part_grads, &mut Workspace::new())
+            .expect("train step");
+        recons += s.recons;
+        kld += s.kld;
+        for (t, g) in total.tensors.iter_mut().zip(&part_grads.tensors) {
+            for (a, b) in t.data.iter_mut().zip(&g.data) {
+                *a += b;
+            }
+        }
+    }
+    assert_eq!(sums.docs, 600);
+    assert!(
+        (sums.recons - recons).abs() <= 1e-9 * recons.abs(),
+        "{} vs {recons}",
+        sums.recons
+    );
+    assert!(
+        (sums.kld - kld).abs() <= 1e-9 * kld.abs().max(1.0),
+        "{} vs {kld}",
+        sums.kld
+    );
+    for (got, expected) in whole.tensors.iter().zip(&total.tensors) {
+        let scale = expected
+            .data
+            .iter()
+            .fold(0.0f32, |m, x| m.max(x.abs()))
+            .max(1e-6);
+        for (i, (a, b)) in got.data.iter().zip(&expected.data).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * scale,
+                "{}[{i}]: {a} from the whole batch, {b} from its parts",
+                got.name
+            );
+        }
+    }
+    let mut present = batch.indices().to_vec();
+    present.sort_unstable();
+    present.dedup();
+    assert_eq!(ws.present_words(), present.as_slice());
 }
 
 #[test]

@@ -18,7 +18,7 @@ pub fn topic_colour(k: usize) -> String {
         Some(colour) => (*colour).to_owned(),
         None => {
             let hue = (k as f64 * 137.507_764) % 360.0;
-            let lightness = if k % 2 == 0 { 38 } else { 46 };
+            let lightness = if k.is_multiple_of(2) { 38 } else { 46 };
             format!("hsl({hue:.1} 60% {lightness}%)")
         }
     }

@@ -2,16 +2,26 @@
 //!
 //! The enum itself is [`crate::hyperparams::Activation`], shared with the hyperparameters.
 
+use super::kernels::{fast_exp, simd_fn};
 use crate::hyperparams::Activation;
 
 /// Replaces every value `a` of `values` by `act(a)`.
 pub(crate) fn apply(activation: Activation, values: &mut [f32]) {
     match activation {
-        Activation::Sigmoid => values
-            .iter_mut()
-            .for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+        Activation::Sigmoid => sigmoid(values),
         Activation::Tanh => values.iter_mut().for_each(|v| *v = v.tanh()),
         Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+    }
+}
+
+simd_fn! {
+    /// The logistic function `1 / (1 + e^-a)` in place, with [`fast_exp`] so that it vectorises.
+    /// Large negative inputs give a tiny positive value rather than 0, since `fast_exp` clamps
+    /// instead of overflowing.
+    fn sigmoid(values: &mut [f32]) {
+        for v in values.iter_mut() {
+            *v = 1.0 / (1.0 + fast_exp(-*v));
+        }
     }
 }
 

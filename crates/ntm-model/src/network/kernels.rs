@@ -1,6 +1,29 @@
 //! Numeric kernels: a vectorisable `exp`, a checked wrapper around `gemm`, and column sums.
 
+use std::cell::Cell;
+
 use rayon::prelude::*;
+
+thread_local! {
+    /// Set while the thread computes one shard of a data-parallel step (see [`serial`]).
+    static SERIAL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every product of [`matmul`] on the calling thread.
+///
+/// A data-parallel step gives each thread whole shards of the batch; splitting their products
+/// again would only add synchronisation. The result is the same either way: [`matmul`] gives
+/// the same bits on one thread as on several.
+pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SERIAL.set(self.0);
+        }
+    }
+    let _restore = Restore(SERIAL.replace(true));
+    f()
+}
 
 /// Inputs below this give `exp(x) < f32::MIN_POSITIVE`; [`fast_exp`] returns 0 for them.
 const EXP_MIN_INPUT: f32 = -87.336_54;
@@ -52,14 +75,15 @@ pub fn fast_exp(x: f32) -> f32 {
     }
 }
 
-/// Defines a function that runs its body compiled for AVX2 and FMA when the CPU has them, and
-/// as plain (SSE2) code otherwise.
+/// Defines a function that runs its body compiled for AVX-512 when the CPU has it, for AVX2 and
+/// FMA when it has those, and as plain (SSE2) code otherwise.
 ///
 /// The body and the `#[inline(always)]` functions it calls, such as [`fast_exp`], are inlined
-/// into a copy with those target features, so their loops are vectorised 8 lanes wide instead
-/// of 4. Both copies run the same operations in the same order. They may differ only in the last
-/// bits where the compiler contracts a multiply and an add into one FMA, so results are
-/// reproducible on one machine but not bit-identical across CPUs with and without AVX2.
+/// into copies with those target features, so their loops are vectorised 16 or 8 lanes wide
+/// instead of 4. The copies run the same operations in the same order. They may differ only in
+/// the last bits where the compiler contracts a multiply and an add into one FMA, so results
+/// are reproducible on one machine but not bit-identical across CPUs with different
+/// instruction sets.
 macro_rules! simd_fn {
     ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$attr])*
@@ -69,6 +93,18 @@ macro_rules! simd_fn {
 
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                #[allow(unsafe_code)]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    portable($($arg),*)
+                }
+
+                if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
+                    #[allow(unsafe_code)]
+                    // SAFETY: the CPU supports AVX-512F, AVX2 and FMA, checked just above.
+                    return unsafe { avx512($($arg),*) };
+                }
+
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(unsafe_code)]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
@@ -172,7 +208,11 @@ pub(crate) fn matmul(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, accumula
         }
         return;
     }
-    let threads = rayon::current_num_threads();
+    let threads = if SERIAL.get() {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
     if threads > 1
         && k <= SPLIT_MAX_INNER
         && m >= 2 * ROW_BLOCK_ALIGN

@@ -4,7 +4,7 @@ use ntm_formats::SparseRows;
 use rayon::prelude::*;
 
 use super::batchnorm::{self, BatchStats};
-use super::kernels::{column_sums, fast_exp, matmul, simd_fn, MatRef};
+use super::kernels::{self, column_sums, fast_exp, matmul, simd_fn, MatRef};
 use super::sparse::{self, ColumnIndex};
 use super::{LossSums, Network, NetworkError, StepOptions, LOG_SIGMA_MAX, LOG_SIGMA_MIN};
 use crate::params::ParamSet;
@@ -12,6 +12,42 @@ use crate::params::ParamSet;
 /// Decoder rows (documents) handled per rayon task. Rows are independent, so this only sets the
 /// task size, never the result.
 const DECODER_ROWS_PER_TASK: usize = 4;
+
+/// Rows per shard of a data-parallel training step (see [`shard_count`]).
+const SHARD_ROWS: usize = 128;
+/// Most shards one training step is split into.
+const MAX_SHARDS: usize = 8;
+/// Gradient values summed per rayon task when the shards' gradients are added up.
+const REDUCE_CHUNK: usize = 1 << 14;
+
+/// Returns how many shards a training batch of `rows` documents is split into: one per full
+/// [`SHARD_ROWS`] documents, at least 1 and at most [`MAX_SHARDS`].
+///
+/// The count depends on the batch size only, never on the number of threads, so one and several
+/// threads compute the same sums in the same order.
+fn shard_count(rows: usize) -> usize {
+    (rows / SHARD_ROWS).clamp(1, MAX_SHARDS)
+}
+
+/// One shard of a data-parallel step: its documents, buffers, gradient and loss sums.
+#[derive(Debug, Clone)]
+struct Shard {
+    batch: SparseRows,
+    ws: Workspace,
+    grads: ParamSet,
+    sums: LossSums,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self {
+            batch: SparseRows::new(0),
+            ws: Workspace::default(),
+            grads: ParamSet::default(),
+            sums: LossSums::default(),
+        }
+    }
+}
 
 /// Reusable buffers for the passes. They grow to the largest batch seen and are then reused, so
 /// a step with a warm workspace allocates none of its own buffers (`gemm` and rayon may still
@@ -66,6 +102,8 @@ pub struct Workspace {
     theta_soft: Vec<f32>,
     /// Theta dropout only: 0 for a dropped proportion, `1 / (1 - p)` for a kept one.
     keep: Vec<f32>,
+    /// The shards of the last data-parallel training step.
+    shards: Vec<Shard>,
 }
 
 impl Workspace {
@@ -161,6 +199,23 @@ impl Network {
             grads.fill_zero();
             return Ok(LossSums::default());
         }
+        let uniforms = if dropout {
+            options.dropout_uniforms
+        } else {
+            None
+        };
+        let shards = shard_count(batch.n_rows());
+        if shards > 1 && !self.config.batch_norm && !self.extensions.decoder_batch_norm {
+            return Ok(self.sharded_step(
+                batch,
+                eps,
+                options.kl_weight,
+                uniforms,
+                grads,
+                ws,
+                shards,
+            ));
+        }
         self.encode(batch, ws, true);
         if self.config.batch_norm {
             for l in 0..self.config.encoder_layers.len() {
@@ -168,19 +223,126 @@ impl Network {
                 batchnorm::update_running(&ws.stats[l], &mut mean[2 * l].data, &mut var[0].data);
             }
         }
-        let uniforms = if dropout {
-            options.dropout_uniforms
-        } else {
-            None
-        };
         let sums = self.decode(batch, eps, ws, true, uniforms);
         if self.extensions.decoder_batch_norm {
             let n = self.running.tensors.len();
             let (mean, var) = self.running.tensors.split_at_mut(n - 1);
             batchnorm::update_running(&ws.dec_stats, &mut mean[n - 2].data, &mut var[0].data);
         }
-        self.backward(batch, eps, grads, ws, options.kl_weight, uniforms.is_some());
+        self.backward(
+            batch,
+            eps,
+            grads,
+            ws,
+            options.kl_weight,
+            uniforms.is_some(),
+            true,
+        );
         Ok(sums)
+    }
+
+    /// Runs a training step as `shards` independent steps over consecutive row ranges of the
+    /// batch, in parallel, then adds up their gradients and loss sums in shard order.
+    ///
+    /// Without batch normalisation every document's forward and backward pass depends only on
+    /// that document, so the result is the step over the whole batch, with the sums over the
+    /// batch taken shard by shard. Each thread computes whole shards, which needs far less
+    /// synchronisation than splitting every product and loop of one pass.
+    #[allow(clippy::too_many_arguments)]
+    fn sharded_step(
+        &self,
+        batch: &SparseRows,
+        eps: &[f32],
+        kl_weight: f32,
+        uniforms: Option<&[f32]>,
+        grads: &mut ParamSet,
+        ws: &mut Workspace,
+        shards: usize,
+    ) -> LossSums {
+        let rows = batch.n_rows();
+        let k = self.config.num_topics;
+        let per_shard = rows.div_ceil(shards);
+        let shards = rows.div_ceil(per_shard);
+        ws.shards.resize_with(shards, Shard::default);
+        for (s, shard) in ws.shards[..shards].iter_mut().enumerate() {
+            shard.batch.clear(batch.n_cols());
+            for r in s * per_shard..((s + 1) * per_shard).min(rows) {
+                shard.batch.push_row_from(batch, r);
+            }
+            let same_layout = shard.grads.tensors.len() == grads.tensors.len()
+                && shard
+                    .grads
+                    .tensors
+                    .iter()
+                    .zip(&grads.tensors)
+                    .all(|(a, b)| a.data.len() == b.data.len());
+            if !same_layout {
+                shard.grads = grads.zeros_like();
+            }
+        }
+        ws.shards[..shards]
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(s, shard)| {
+                let span = s * per_shard * k..(s * per_shard + shard.batch.n_rows()) * k;
+                let eps = &eps[span.clone()];
+                let uniforms = uniforms.map(|u| &u[span]);
+                kernels::serial(|| {
+                    self.encode(&shard.batch, &mut shard.ws, true);
+                    shard.sums = self.decode(&shard.batch, eps, &mut shard.ws, true, uniforms);
+                    self.backward(
+                        &shard.batch,
+                        eps,
+                        &mut shard.grads,
+                        &mut shard.ws,
+                        kl_weight,
+                        uniforms.is_some(),
+                        false,
+                    );
+                });
+            });
+
+        // The first layer's weight gradient is sparse, so it is computed once for the whole
+        // batch from the shards' output gradients instead of being added up over dense copies.
+        let first = self.index().layer_weight(0);
+        let width = self.config.encoder_layers[0];
+        ws.grad_hidden.clear();
+        for shard in &ws.shards[..shards] {
+            let n = shard.batch.n_rows() * width;
+            ws.grad_hidden.extend_from_slice(&shard.ws.grad_hidden[..n]);
+        }
+        sparse::weight_grad(
+            batch,
+            &ws.grad_hidden,
+            &mut grads.tensors[first].data,
+            &mut ws.columns,
+        );
+
+        let done = &ws.shards[..shards];
+        grads
+            .tensors
+            .par_iter_mut()
+            .enumerate()
+            .filter(|&(t, _)| t != first)
+            .for_each(|(t, total)| {
+                total
+                    .data
+                    .par_chunks_mut(REDUCE_CHUNK)
+                    .enumerate()
+                    .for_each(|(c, out)| {
+                        let span = c * REDUCE_CHUNK..c * REDUCE_CHUNK + out.len();
+                        let part = |s: usize| &done[s].grads.tensors[t].data[span.clone()];
+                        add_into(out, part(0), part(1));
+                        for s in 2..done.len() {
+                            add_assign(out, part(s));
+                        }
+                    });
+            });
+        let mut sums = LossSums::default();
+        for shard in done {
+            sums.add(&shard.sums);
+        }
+        sums
     }
 
     /// Computes the loss sums in inference mode (running batch-norm statistics) with the given
@@ -294,21 +456,29 @@ impl Network {
         ws.resize(rows, widths, k);
 
         for (l, &width) in widths.iter().enumerate() {
-            let pre = &mut ws.pre[l][..rows * width];
-            let bias = &p[index.layer_bias(l)].data;
-            let weight = &p[index.layer_weight(l)].data;
-            if l == 0 {
-                sparse::forward(batch, weight, bias, pre);
-            } else {
-                let fan_in = widths[l - 1];
-                for row in pre.chunks_exact_mut(width) {
-                    row.copy_from_slice(bias);
+            {
+                let pre = &mut ws.pre[l][..rows * width];
+                let bias = &p[index.layer_bias(l)].data;
+                let weight = &p[index.layer_weight(l)].data;
+                if l == 0 {
+                    sparse::forward(batch, weight, bias, pre);
+                } else {
+                    let fan_in = widths[l - 1];
+                    for row in pre.chunks_exact_mut(width) {
+                        row.copy_from_slice(bias);
+                    }
+                    let input = MatRef::row_major(&ws.hidden[l - 1], rows, fan_in);
+                    matmul(pre, input, MatRef::row_major(weight, fan_in, width), true);
                 }
-                let input = MatRef::row_major(&ws.hidden[l - 1], rows, fan_in);
-                matmul(pre, input, MatRef::row_major(weight, fan_in, width), true);
+            }
+            if !self.config.batch_norm {
+                // The affine output itself becomes the layer output: swapping the buffers saves
+                // a copy, and the backward pass needs only the activation's output.
+                std::mem::swap(&mut ws.pre[l], &mut ws.hidden[l]);
             }
             let hidden = &mut ws.hidden[l][..rows * width];
             if self.config.batch_norm {
+                let pre = &ws.pre[l][..rows * width];
                 let gamma = &p[index.layer_gamma(l)].data;
                 let beta = &p[index.layer_beta(l)].data;
                 if training {
@@ -329,8 +499,6 @@ impl Network {
                     let var = &self.running.tensors[2 * l + 1].data;
                     batchnorm::forward_infer(hidden, width, gamma, beta, mean, var);
                 }
-            } else {
-                hidden.copy_from_slice(pre);
             }
             super::activation::apply(self.config.activation, hidden);
         }
@@ -363,7 +531,7 @@ impl Network {
             } else {
                 0.0
             };
-            *sigma = ls.clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX).exp();
+            *sigma = fast_exp(ls.clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX));
         }
     }
 
@@ -477,6 +645,10 @@ impl Network {
     }
 
     /// Back-propagates from the logit gradient `scale * ws.logits - x` into `grads`.
+    ///
+    /// With `first_layer_weight` false, the gradient of `encoder.0.weight` is left untouched and
+    /// the gradient of the first layer's output stays in `ws.grad_hidden` for the caller.
+    #[allow(clippy::too_many_arguments)]
     fn backward(
         &self,
         batch: &SparseRows,
@@ -485,6 +657,7 @@ impl Network {
         ws: &mut Workspace,
         kl_weight: f32,
         dropout: bool,
+        first_layer_weight: bool,
     ) {
         let rows = batch.n_rows();
         let (k, v, widths) = (
@@ -633,6 +806,9 @@ impl Network {
             }
             column_sums(grad, width, &mut ws.acc, &mut g[index.layer_bias(l)].data);
             if l == 0 {
+                if !first_layer_weight {
+                    continue;
+                }
                 sparse::weight_grad(
                     batch,
                     grad,
@@ -715,12 +891,30 @@ impl Network {
     }
 }
 
+simd_fn! {
+    /// Writes `a + b` into `out` element by element.
+    fn add_into(out: &mut [f32], a: &[f32], b: &[f32]) {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = x + y;
+        }
+    }
+}
+
+simd_fn! {
+    /// Adds `values` into `out` element by element.
+    fn add_assign(out: &mut [f32], values: &[f32]) {
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o += v;
+        }
+    }
+}
+
 /// Replaces `row` by its softmax, subtracting the maximum first.
 fn softmax_in_place(row: &mut [f32]) {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0f64;
     for x in row.iter_mut() {
-        *x = (*x - max).exp();
+        *x = fast_exp(*x - max);
         sum += f64::from(*x);
     }
     let inv = (1.0 / sum) as f32;
