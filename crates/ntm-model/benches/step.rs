@@ -78,5 +78,28 @@ fn train_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, train_step);
+/// The AdaDelta update alone, over the parameters of the V = 2000 network.
+fn adadelta_update(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let config = NetworkConfig {
+        feature_dim: 2000,
+        num_topics: TOPICS,
+        encoder_layers: vec![3 * TOPICS, 2 * TOPICS],
+        activation: Activation::Sigmoid,
+        batch_norm: false,
+    };
+    let mut network = Network::new(config, &mut rng);
+    let mut grads = network.zero_grads();
+    for t in &mut grads.tensors {
+        for g in &mut t.data {
+            *g = rng.sample::<f32, _>(StandardNormal);
+        }
+    }
+    let mut optimizer = Optimizer::new(OptimizerConfig::default(), &network.params);
+    c.bench_function("adadelta/V=2000", |b| {
+        b.iter(|| optimizer.step(&mut network.params, &grads))
+    });
+}
+
+criterion_group!(benches, train_step, adadelta_update);
 criterion_main!(benches);

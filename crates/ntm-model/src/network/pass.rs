@@ -78,8 +78,9 @@ pub struct Workspace {
     row_recons: Vec<f64>,
     /// B x (K + 1): `scale * theta` with `scale` appended to each row.
     theta_scaled: Vec<f32>,
-    /// V x (K + 1): `exp(u - max)^T theta_scaled`, the dense part of the decoder weight gradient
-    /// with the dense part of the decoder-bias gradient as its last column.
+    /// (K + 1) x V: `theta_scaled^T exp(u - max)`, the dense part of the decoder weight gradient
+    /// (transposed) with the dense part of the decoder-bias gradient as its last row. `gemm`
+    /// computes this orientation faster than `exp(u - max)^T theta_scaled`.
     decoder_grad: Vec<f32>,
     grad_theta: Vec<f32>,
     grad_mu: Vec<f32>,
@@ -689,8 +690,8 @@ impl Network {
             ws.decoder_grad.resize(v * (k + 1), 0.0);
             matmul(
                 &mut ws.decoder_grad[..v * (k + 1)],
-                exps.t(),
-                MatRef::row_major(&ws.theta_scaled[..rows * (k + 1)], rows, k + 1),
+                MatRef::row_major(&ws.theta_scaled[..rows * (k + 1)], rows, k + 1).t(),
+                exps,
                 false,
             );
             {
@@ -993,10 +994,14 @@ fn decoder_row(
 }
 }
 
-/// Completes the decoder gradients from the dense product `dense` (V x (K + 1), see
-/// `Workspace::decoder_grad`): copies its first K columns into `weight_grad` (V x K) and its
-/// last into `bias_grad` (V), then subtracts the count terms `X^T theta` and the column sums of
-/// `X`, document by document in order.
+/// Words per block of the transposing copy in [`subtract_counts`]: a block of the V x K
+/// destination stays in the first-level cache while the K + 1 source rows are read.
+const TRANSPOSE_BLOCK: usize = 64;
+
+/// Completes the decoder gradients from the dense product `dense` ((K + 1) x V, see
+/// `Workspace::decoder_grad`): transposes its first K rows into `weight_grad` (V x K) and copies
+/// its last into `bias_grad` (V), then subtracts the count terms `X^T theta` and the column sums
+/// of `X`, document by document in order.
 fn subtract_counts(
     batch: &SparseRows,
     theta: &[f32],
@@ -1005,11 +1010,16 @@ fn subtract_counts(
     bias_grad: &mut [f32],
 ) {
     let k = theta.len() / batch.n_rows().max(1);
-    let rows = weight_grad.chunks_exact_mut(k).zip(bias_grad.iter_mut());
-    for ((w, b), d) in rows.zip(dense.chunks_exact(k + 1)) {
-        w.copy_from_slice(&d[..k]);
-        *b = d[k];
+    let v = bias_grad.len();
+    for start in (0..v).step_by(TRANSPOSE_BLOCK) {
+        let end = (start + TRANSPOSE_BLOCK).min(v);
+        for (j, source) in dense.chunks_exact(v).take(k).enumerate() {
+            for (word, &d) in (start..end).zip(&source[start..end]) {
+                weight_grad[word * k + j] = d;
+            }
+        }
     }
+    bias_grad.copy_from_slice(&dense[k * v..(k + 1) * v]);
     subtract_count_rows(batch, theta, weight_grad, bias_grad, k);
 }
 
