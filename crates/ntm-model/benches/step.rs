@@ -78,7 +78,7 @@ fn train_step(c: &mut Criterion) {
     group.finish();
 }
 
-/// The AdaDelta update alone, over the parameters of the V = 2000 network.
+/// Measures the AdaDelta update alone, over the parameters of the V = 2000 network.
 fn adadelta_update(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let config = NetworkConfig {

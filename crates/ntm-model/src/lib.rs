@@ -10,6 +10,7 @@
 //! 8. [`artifact`]: the model file, `model.tar.gz`, and its folder form.
 
 pub mod artifact;
+pub mod backend;
 pub mod batches;
 pub mod early_stopping;
 pub mod hyperparams;
@@ -18,6 +19,7 @@ pub mod optim;
 pub mod params;
 pub mod trainer;
 
+pub use backend::{Backend, CpuBackend};
 pub use early_stopping::{BestEpoch, EarlyStopping, EpochDecision};
 pub use hyperparams::{
     Activation, EncoderLayers, HyperparameterBuilder, HyperparameterError, Hyperparameters,

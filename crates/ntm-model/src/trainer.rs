@@ -28,12 +28,13 @@ use rand_distr::{Distribution, StandardNormal};
 use tracing::{info, warn};
 
 use crate::artifact::{EpochRecord, LossRecord};
+use crate::backend::{Backend, CpuBackend};
 use crate::batches::{
     BatchError, Channel, MemoryOrder, OrderedBatches, StreamBatches, StreamError,
 };
 use crate::early_stopping::EarlyStopping;
 use crate::hyperparams::Hyperparameters;
-use crate::network::{Extensions, LossSums, Network, NetworkConfig, StepOptions, Workspace};
+use crate::network::{Extensions, LossSums, Network, NetworkConfig, StepOptions};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::params::ParamSet;
 
@@ -206,11 +207,21 @@ pub enum TrainError {
     StoppedBeforeFirstEpoch,
 }
 
-/// Trains a network on `data` with `config`, in the caller's rayon pool.
+/// Trains a network on `data` with `config` on the CPU, in the caller's rayon pool.
 pub fn train(
     config: &TrainConfig,
     data: TrainData<'_>,
+    control: TrainControl,
+) -> Result<TrainOutcome, TrainError> {
+    train_with(config, data, control, &mut CpuBackend::new())
+}
+
+/// Trains a network on `data` with `config`, computing every step on `backend`.
+pub fn train_with(
+    config: &TrainConfig,
+    data: TrainData<'_>,
     mut control: TrainControl,
+    backend: &mut dyn Backend,
 ) -> Result<TrainOutcome, TrainError> {
     let TrainData {
         train: mut train_channel,
@@ -248,7 +259,7 @@ pub fn train(
     let mut optimizer = Optimizer::new(config.optimizer, &network.params);
     // The gradient is of the summed batch loss; rescale_gradient is MXNet's rescale_grad as given.
     optimizer.set_rescale_grad(config.rescale_gradient);
-    let mut workspace = Workspace::default();
+    info!("Compute backend: {}", backend.name());
     let num_topics = config.network.num_topics;
     let mut early_stopping =
         EarlyStopping::new(config.tolerance, config.num_patience_epochs, config.epochs);
@@ -315,8 +326,7 @@ pub fn train(
                 kl_weight,
                 dropout_uniforms: dropout.then_some(uniforms.as_slice()),
             };
-            let step =
-                network.train_step_with(&batch, &eps, options, &mut grads, &mut workspace)?;
+            let step = backend.train_step(&mut network, &batch, &eps, options, &mut grads)?;
             let total = step.recons + step.kld;
             // Checking the loss costs nothing. A non-finite gradient behind a finite loss shows
             // up in the next batch's loss or in the parameter check at the end of the epoch.
@@ -328,7 +338,7 @@ pub fn train(
                 });
             }
             sums.add(&step);
-            optimizer.step(&mut network.params, &grads);
+            backend.update(&mut optimizer, &mut network.params, &grads);
             done += 1;
             documents += batch.n_rows();
             if let Some(callback) = control.on_batch.as_mut() {
@@ -367,7 +377,7 @@ pub fn train(
                 &network,
                 channel,
                 config,
-                &mut workspace,
+                backend,
                 None,
             )?),
             None => None,
@@ -438,7 +448,7 @@ pub fn train(
             &network,
             channel,
             config,
-            &mut workspace,
+            backend,
             control.on_test_batch.as_mut(),
         )?),
         None => None,
@@ -559,10 +569,10 @@ pub fn evaluate(
     rows: &SparseRows,
     batch_size: usize,
     seed: u64,
-    workspace: &mut Workspace,
+    backend: &mut dyn Backend,
 ) -> Result<LossRecord, crate::network::NetworkError> {
     let mut channel = Channel::Memory(rows);
-    match evaluate_channel(network, &mut channel, batch_size, seed, workspace, None) {
+    match evaluate_channel(network, &mut channel, batch_size, seed, backend, None) {
         Ok(loss) => Ok(loss),
         Err(TrainError::Network(error)) => Err(error),
         Err(other) => unreachable!("an in-memory channel has no read errors: {other}"),
@@ -581,7 +591,7 @@ pub fn evaluate_channel(
     channel: &mut Channel<'_>,
     batch_size: usize,
     seed: u64,
-    workspace: &mut Workspace,
+    backend: &mut dyn Backend,
     mut on_batch: Option<&mut TestBatchCallback>,
 ) -> Result<LossRecord, TrainError> {
     let feature_dim = network.config.feature_dim;
@@ -602,7 +612,7 @@ pub fn evaluate_channel(
             batch.n_rows() * network.config.num_topics,
             &mut rng,
         );
-        sums.add(&network.eval_loss(&batch, &eps, workspace)?);
+        sums.add(&backend.eval_loss(network, &batch, &eps)?);
         if let Some(callback) = on_batch.as_mut() {
             callback(network, &batch);
         }
@@ -617,7 +627,7 @@ fn score_channel(
     network: &Network,
     channel: &mut Channel<'_>,
     config: &TrainConfig,
-    workspace: &mut Workspace,
+    backend: &mut dyn Backend,
     on_batch: Option<&mut TestBatchCallback>,
 ) -> Result<LossRecord, TrainError> {
     let loss = evaluate_channel(
@@ -625,7 +635,7 @@ fn score_channel(
         channel,
         config.mini_batch_size,
         config.seed,
-        workspace,
+        backend,
         on_batch,
     )
     .map_err(|error| match error {

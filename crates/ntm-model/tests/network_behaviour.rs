@@ -226,8 +226,8 @@ fn one_and_two_threads_agree() {
 
 #[test]
 fn one_and_two_threads_agree_on_large_batches() {
-    // Without batch norm, batches of 256 documents and more are split into shards that run in
-    // parallel; the split must not depend on the thread count.
+    // Without batch norm, batches of 256 documents and more run as parallel shards, so the
+    // split must not depend on the thread count.
     for docs in [300, 1100] {
         let one = train_on_pool_with(1, false, docs);
         let two = train_on_pool_with(2, false, docs);
@@ -238,7 +238,7 @@ fn one_and_two_threads_agree_on_large_batches() {
 }
 
 #[test]
-fn large_batch_gradient_is_the_sum_over_its_parts() {
+fn sharded_gradient_equals_summed_parts() {
     let mut rng = ChaCha8Rng::seed_from_u64(21);
     let (v, k) = (800, 6);
     let network = Network::new(config(v, k, &[12, 9], Activation::Tanh, false), &mut rng);

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use ntm_formats::SparseRows;
 use ntm_model::batches::{Channel, RowStream, StreamError};
 use ntm_model::hyperparams::Hyperparameters;
+use ntm_model::network::{LossSums, Network, NetworkError, StepOptions};
 use ntm_model::trainer::{
-    evaluate, evaluate_channel, train, TrainConfig, TrainControl, TrainData, TrainError,
-    TrainOutcome,
+    evaluate, evaluate_channel, train, train_with, TrainConfig, TrainControl, TrainData,
+    TrainError, TrainOutcome,
 };
-use ntm_model::Workspace;
+use ntm_model::{Backend, CpuBackend, Optimizer, ParamSet};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -334,12 +335,96 @@ fn streamed_chunk_of_wrong_width_is_rejected() {
 fn streamed_evaluation_equals_in_memory() {
     let rows = block_corpus(97, 12);
     let outcome = run(&config(2, 3), &rows, None);
-    let mut workspace = Workspace::default();
-    let in_memory = evaluate(&outcome.network, &rows, 32, 3, &mut workspace).expect("in memory");
+    let mut backend = CpuBackend::new();
+    let in_memory = evaluate(&outcome.network, &rows, 32, 3, &mut backend).expect("in memory");
     let mut stream = ChunkedStream::new(rows, 7);
     let mut channel = Channel::Stream(&mut stream);
-    let streamed = evaluate_channel(&outcome.network, &mut channel, 32, 3, &mut workspace, None)
+    let streamed = evaluate_channel(&outcome.network, &mut channel, 32, 3, &mut backend, None)
         .expect("streamed");
     assert_eq!(in_memory.total.to_bits(), streamed.total.to_bits());
     assert_eq!(in_memory.kld.to_bits(), streamed.kld.to_bits());
+}
+
+/// A backend that hands every call to the CPU backend and counts the calls.
+#[derive(Default)]
+struct CountingBackend {
+    inner: CpuBackend,
+    steps: usize,
+    updates: usize,
+    evaluations: usize,
+    documents: usize,
+}
+
+impl Backend for CountingBackend {
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+
+    fn train_step(
+        &mut self,
+        network: &mut Network,
+        batch: &SparseRows,
+        eps: &[f32],
+        options: StepOptions<'_>,
+        grads: &mut ParamSet,
+    ) -> Result<LossSums, NetworkError> {
+        self.steps += 1;
+        self.documents += batch.n_rows();
+        self.inner.train_step(network, batch, eps, options, grads)
+    }
+
+    fn eval_loss(
+        &mut self,
+        network: &Network,
+        batch: &SparseRows,
+        eps: &[f32],
+    ) -> Result<LossSums, NetworkError> {
+        self.evaluations += 1;
+        self.inner.eval_loss(network, batch, eps)
+    }
+
+    fn topic_weights(
+        &mut self,
+        network: &Network,
+        batch: &SparseRows,
+        out: &mut Vec<f32>,
+    ) -> Result<(), NetworkError> {
+        self.inner.topic_weights(network, batch, out)
+    }
+
+    fn update(&mut self, optimizer: &mut Optimizer, params: &mut ParamSet, grads: &ParamSet) {
+        self.updates += 1;
+        self.inner.update(optimizer, params, grads);
+    }
+}
+
+#[test]
+fn backend_runs_every_step() {
+    let rows = block_corpus(100, 4);
+    let validation = block_corpus(40, 5);
+    let mut config = config(3, 2);
+    config.num_patience_epochs = 4;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("thread pool");
+    let mut backend = CountingBackend::default();
+    let through_backend = pool
+        .install(|| {
+            let data = TrainData::in_memory(&rows, Some(&validation), None);
+            train_with(&config, data, TrainControl::default(), &mut backend)
+        })
+        .expect("training succeeds");
+    // 100 documents in batches of 32 make 4 batches per epoch. Validation is scored once per
+    // epoch, in 2 batches.
+    assert_eq!(backend.steps, 3 * 4);
+    assert_eq!(backend.updates, backend.steps);
+    assert_eq!(backend.documents, 3 * 100);
+    assert_eq!(backend.evaluations, 3 * 2);
+
+    let direct = run(&config, &rows, Some(&validation));
+    assert!(
+        direct.network == through_backend.network,
+        "the CPU backend behind the seam changed the model"
+    );
 }

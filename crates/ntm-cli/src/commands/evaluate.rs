@@ -10,7 +10,8 @@ use ntm_eval::{
 };
 use ntm_formats::{ChannelReader, SparseRows};
 use ntm_model::artifact::ModelArtifact;
-use ntm_model::network::{Network, Workspace};
+use ntm_model::network::Network;
+use ntm_model::CpuBackend;
 use serde::Serialize;
 use tracing::info;
 
@@ -252,7 +253,7 @@ pub fn held_out_perplexity(
     if rows.n_rows() == 0 || words <= 0.0 {
         return Ok(None);
     }
-    let mut workspace = Workspace::default();
+    let mut backend = CpuBackend::new();
     let mut negative_elbo = 0.0;
     for s in 0..samples {
         let loss = ntm_model::trainer::evaluate(
@@ -260,7 +261,7 @@ pub fn held_out_perplexity(
             &rows,
             BATCH_ROWS,
             seed.wrapping_add(s as u64),
-            &mut workspace,
+            &mut backend,
         )
         .context("cannot score the reference with the model")?;
         negative_elbo += loss.total * rows.n_rows() as f64;

@@ -11,8 +11,8 @@ thread_local! {
 
 /// Runs `f` with every product of [`matmul`] on the calling thread.
 ///
-/// A data-parallel step gives each thread whole shards of the batch; splitting their products
-/// again would only add synchronisation. The result is the same either way: [`matmul`] gives
+/// A data-parallel step gives each thread whole shards of the batch, so splitting their
+/// products again would only add synchronisation. The result is the same either way: [`matmul`] gives
 /// the same bits on one thread as on several.
 pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(bool);

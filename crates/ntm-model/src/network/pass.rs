@@ -15,7 +15,7 @@ const DECODER_ROWS_PER_TASK: usize = 4;
 
 /// Rows per shard of a data-parallel training step (see [`shard_count`]).
 const SHARD_ROWS: usize = 128;
-/// Most shards one training step is split into.
+/// Maximum number of shards in one training step.
 const MAX_SHARDS: usize = 8;
 /// Gradient values summed per rayon task when the shards' gradients are added up.
 const REDUCE_CHUNK: usize = 1 << 14;
