@@ -31,11 +31,7 @@ simd_fn! {
 pub(crate) fn backward(activation: Activation, outputs: &[f32], grad: &mut [f32]) {
     debug_assert_eq!(outputs.len(), grad.len());
     match activation {
-        Activation::Sigmoid => {
-            for (g, &y) in grad.iter_mut().zip(outputs) {
-                *g *= y * (1.0 - y);
-            }
-        }
+        Activation::Sigmoid => sigmoid_backward(outputs, grad),
         Activation::Tanh => {
             for (g, &y) in grad.iter_mut().zip(outputs) {
                 *g *= 1.0 - y * y;
@@ -47,6 +43,15 @@ pub(crate) fn backward(activation: Activation, outputs: &[f32], grad: &mut [f32]
                     *g = 0.0;
                 }
             }
+        }
+    }
+}
+
+simd_fn! {
+    /// Multiplies `grad` by the sigmoid's derivative `y (1 - y)` at the outputs `y`.
+    fn sigmoid_backward(outputs: &[f32], grad: &mut [f32]) {
+        for (g, &y) in grad.iter_mut().zip(outputs) {
+            *g *= y * (1.0 - y);
         }
     }
 }

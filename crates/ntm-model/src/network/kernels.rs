@@ -290,13 +290,20 @@ fn gemm_with(
 pub(crate) fn column_sums(values: &[f32], cols: usize, acc: &mut Vec<f64>, out: &mut [f32]) {
     acc.clear();
     acc.resize(cols, 0.0);
-    for row in values.chunks_exact(cols) {
-        for (a, &v) in acc.iter_mut().zip(row) {
-            *a += f64::from(v);
-        }
-    }
+    add_rows_f64(values, cols, acc);
     for (o, &a) in out.iter_mut().zip(acc.iter()) {
         *o = a as f32;
+    }
+}
+
+simd_fn! {
+    /// Adds every `cols`-wide row of `values` into `acc`, in row order.
+    fn add_rows_f64(values: &[f32], cols: usize, acc: &mut [f64]) {
+        for row in values.chunks_exact(cols) {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += f64::from(v);
+            }
+        }
     }
 }
 
