@@ -15,9 +15,9 @@ pub(crate) fn apply(activation: Activation, values: &mut [f32]) {
 }
 
 simd_fn! {
-    /// The logistic function `1 / (1 + e^-a)` in place, with [`fast_exp`] so that it vectorises.
-    /// Large negative inputs give a tiny positive value rather than 0, since `fast_exp` clamps
-    /// instead of overflowing.
+    /// Replaces each value `a` by the logistic function `1 / (1 + e^-a)`, using [`fast_exp`] so
+    /// that the loop vectorises. Large negative inputs give a tiny positive value rather than 0,
+    /// since `fast_exp` clamps instead of overflowing.
     fn sigmoid(values: &mut [f32]) {
         for v in values.iter_mut() {
             *v = 1.0 / (1.0 + fast_exp(-*v));
