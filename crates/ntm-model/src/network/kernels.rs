@@ -75,15 +75,61 @@ pub fn fast_exp(x: f32) -> f32 {
     }
 }
 
+/// Instruction-set tiers of the functions that [`simd_fn`] defines, from the widest down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) enum Tier {
+    /// Plain code: SSE2 on x86-64.
+    // Only the tests name this tier, to limit the others.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Portable,
+    /// AVX2 and FMA.
+    Avx2,
+    /// AVX-512F.
+    Avx512,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The widest tier the unit tests allow on this thread.
+    static TIER_LIMIT: Cell<Tier> = const { Cell::new(Tier::Avx512) };
+}
+
+/// Returns whether [`simd_fn`] functions may use `tier`. Outside the unit tests every tier the
+/// CPU supports is allowed.
+#[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) fn tier_allowed(tier: Tier) -> bool {
+    #[cfg(test)]
+    {
+        tier <= TIER_LIMIT.get()
+    }
+    #[cfg(not(test))]
+    {
+        let _ = tier;
+        true
+    }
+}
+
+/// Runs `f` with the [`simd_fn`] functions on this thread limited to `limit`, so that tests can
+/// run the narrower copies on a CPU that has wider ones.
+#[cfg(test)]
+pub(crate) fn with_tier_limit<R>(limit: Tier, f: impl FnOnce() -> R) -> R {
+    let previous = TIER_LIMIT.replace(limit);
+    let result = f();
+    TIER_LIMIT.set(previous);
+    result
+}
+
 /// Defines a function that runs its body compiled for AVX-512 when the CPU has it, for AVX2 and
 /// FMA when it has those, and as plain (SSE2) code otherwise.
 ///
 /// The body and the `#[inline(always)]` functions it calls, such as [`fast_exp`], are inlined
 /// into copies with those target features, so their loops are vectorised 16 or 8 lanes wide
-/// instead of 4. The copies run the same operations in the same order. They may differ only in
-/// the last bits where the compiler contracts a multiply and an add into one FMA, so results
-/// are reproducible on one machine but not bit-identical across CPUs with different
-/// instruction sets.
+/// instead of 4. The copies run the same operations in the same order, and the compiler does
+/// not fuse a separate multiply and add into one FMA, so every copy gives the same bits (a unit
+/// test of a training step checks this). Products from `gemm` still depend on whether the CPU
+/// has FMA.
 macro_rules! simd_fn {
     ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$attr])*
@@ -99,7 +145,10 @@ macro_rules! simd_fn {
                     portable($($arg),*)
                 }
 
-                if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
+                if $crate::network::kernels::tier_allowed($crate::network::kernels::Tier::Avx512)
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
                     #[allow(unsafe_code)]
                     // SAFETY: the CPU supports AVX-512F, AVX2 and FMA, checked just above.
                     return unsafe { avx512($($arg),*) };
@@ -111,7 +160,10 @@ macro_rules! simd_fn {
                     portable($($arg),*)
                 }
 
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                if $crate::network::kernels::tier_allowed($crate::network::kernels::Tier::Avx2)
+                    && std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
                     #[allow(unsafe_code)]
                     // SAFETY: the CPU supports AVX2 and FMA, checked just above.
                     return unsafe { avx2($($arg),*) };

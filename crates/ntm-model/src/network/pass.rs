@@ -1065,3 +1065,76 @@ simd_fn! {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use rand_distr::StandardNormal;
+
+    use super::super::kernels::{with_tier_limit, Tier};
+    use super::*;
+    use crate::network::{Activation, NetworkConfig};
+    use crate::optim::{Optimizer, OptimizerConfig};
+
+    /// Runs two training steps and AdaDelta updates on a one-thread pool, with the vectorised
+    /// kernels limited to `limit`, and returns the network, the last gradients and the losses.
+    fn two_steps(limit: Tier, batch_norm: bool) -> (Network, ParamSet, Vec<f64>) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("thread pool");
+        pool.install(|| {
+            with_tier_limit(limit, || {
+                let mut rng = ChaCha8Rng::seed_from_u64(5);
+                let config = NetworkConfig {
+                    feature_dim: 400,
+                    num_topics: 6,
+                    encoder_layers: vec![20, 10],
+                    activation: Activation::Sigmoid,
+                    batch_norm,
+                };
+                let mut network = Network::new(config, &mut rng);
+                let mut optimizer = Optimizer::new(OptimizerConfig::default(), &network.params);
+                let mut grads = network.zero_grads();
+                let mut ws = Workspace::new();
+                let mut losses = Vec::new();
+                for _ in 0..2 {
+                    let mut batch = SparseRows::new(400);
+                    for _ in 0..300 {
+                        let mut words: Vec<u32> =
+                            (0..25).map(|_| rng.random_range(0..400)).collect();
+                        words.sort_unstable();
+                        words.dedup();
+                        let counts: Vec<f32> = words
+                            .iter()
+                            .map(|_| rng.random_range(1..4) as f32)
+                            .collect();
+                        batch.push_row(&words, &counts);
+                    }
+                    let eps: Vec<f32> = (0..300 * 6).map(|_| rng.sample(StandardNormal)).collect();
+                    let sums = network
+                        .train_step(&batch, &eps, &mut grads, &mut ws)
+                        .expect("train step");
+                    losses.push(sums.total());
+                    optimizer.step(&mut network.params, &grads);
+                }
+                (network, grads, losses)
+            })
+        })
+    }
+
+    #[test]
+    fn instruction_tiers_agree_bitwise() {
+        for batch_norm in [false, true] {
+            let widest = two_steps(Tier::Avx512, batch_norm);
+            for limit in [Tier::Avx2, Tier::Portable] {
+                let narrower = two_steps(limit, batch_norm);
+                let case = format!("{limit:?} with batch_norm {batch_norm}");
+                assert_eq!(widest.2, narrower.2, "losses differ: {case}");
+                assert!(widest.1 == narrower.1, "gradients differ: {case}");
+                assert!(widest.0 == narrower.0, "parameters differ: {case}");
+            }
+        }
+    }
+}
