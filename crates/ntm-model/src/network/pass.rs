@@ -7,7 +7,7 @@ use super::batchnorm::{self, BatchStats};
 use super::kernels::{self, column_sums, fast_exp, matmul, simd_fn, MatRef};
 use super::sparse::{self, ColumnIndex};
 use super::{LossSums, Network, NetworkError, StepOptions, LOG_SIGMA_MAX, LOG_SIGMA_MIN};
-use crate::params::ParamSet;
+use crate::params::{ParamSet, Tensor};
 
 /// Decoder rows (documents) handled per rayon task. Rows are independent, so this only sets the
 /// task size, never the result.
@@ -264,6 +264,7 @@ impl Network {
         let k = self.config.num_topics;
         let per_shard = rows.div_ceil(shards);
         let shards = rows.div_ceil(per_shard);
+        let first = self.index().layer_weight(0);
         ws.shards.resize_with(shards, Shard::default);
         for (s, shard) in ws.shards[..shards].iter_mut().enumerate() {
             shard.batch.clear(batch.n_cols());
@@ -276,9 +277,21 @@ impl Network {
                     .tensors
                     .iter()
                     .zip(&grads.tensors)
-                    .all(|(a, b)| a.data.len() == b.data.len());
+                    .enumerate()
+                    .all(|(t, (a, b))| t == first || a.data.len() == b.data.len());
             if !same_layout {
-                shard.grads = grads.zeros_like();
+                // A shard never computes the first layer's weight gradient (see below), so its
+                // copy of that tensor, V x H, stays empty.
+                let tensors = grads.tensors.iter().enumerate().map(|(t, g)| {
+                    if t == first {
+                        Tensor::zeros(g.name.clone(), &[0], g.decay)
+                    } else {
+                        Tensor::zeros(g.name.clone(), &g.shape, g.decay)
+                    }
+                });
+                shard.grads = ParamSet {
+                    tensors: tensors.collect(),
+                };
             }
         }
         ws.shards[..shards]
@@ -305,7 +318,6 @@ impl Network {
 
         // The first layer's weight gradient is sparse, so it is computed once for the whole
         // batch from the shards' output gradients instead of being added up over dense copies.
-        let first = self.index().layer_weight(0);
         let width = self.config.encoder_layers[0];
         ws.grad_hidden.clear();
         for shard in &ws.shards[..shards] {
@@ -1122,6 +1134,38 @@ mod tests {
                 (network, grads, losses)
             })
         })
+    }
+
+    #[test]
+    fn shards_keep_no_first_layer_gradient() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let config = NetworkConfig {
+            feature_dim: 3000,
+            num_topics: 4,
+            encoder_layers: vec![16, 8],
+            activation: Activation::Tanh,
+            batch_norm: false,
+        };
+        let mut network = Network::new(config, &mut rng);
+        let mut batch = SparseRows::new(3000);
+        for d in 0..300u32 {
+            batch.push_row(&[d, d + 1000], &[1.0, 2.0]);
+        }
+        let eps: Vec<f32> = (0..300 * 4).map(|_| rng.sample(StandardNormal)).collect();
+        let mut grads = network.zero_grads();
+        let mut ws = Workspace::new();
+        network
+            .train_step(&batch, &eps, &mut grads, &mut ws)
+            .expect("train step");
+
+        assert_eq!(ws.shards.len(), shard_count(300));
+        assert_eq!(ws.shards.len(), 2);
+        let first = network.index().layer_weight(0);
+        for shard in &ws.shards {
+            assert!(shard.grads.tensors[first].data.is_empty());
+            assert_eq!(shard.batch.n_rows(), 150);
+        }
+        assert_eq!(grads.tensors[first].data.len(), 3000 * 16);
     }
 
     #[test]
