@@ -35,8 +35,8 @@
 //! [`Network::running`] (empty without batch norm).
 //!
 //! Threads: a training batch of at least 256 documents without batch normalisation is split
-//! into shards of about 128 documents (at most 8), whose passes run in parallel on the current
-//! rayon pool, one thread per shard; their gradients are then added up in shard order. The
+//! into shards of about 128 documents (at most 8). Their passes run in parallel on the current
+//! rayon pool, one thread per shard, and their gradients are then added up in shard order. The
 //! shard count follows the batch size alone. Otherwise row-wise work (the sparse first layer,
 //! the softmax over the vocabulary) runs on the pool in fixed chunks and dense products use
 //! `gemm` on it. Every reduction over the batch runs in a fixed order, so the same inputs on

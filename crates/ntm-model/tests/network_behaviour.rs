@@ -229,11 +229,20 @@ fn one_and_two_threads_agree_on_large_batches() {
     // Without batch norm, batches of 256 documents and more run as parallel shards, so the
     // split must not depend on the thread count.
     for docs in [300, 1100] {
-        let one = train_on_pool_with(1, false, docs);
-        let two = train_on_pool_with(2, false, docs);
-        assert_eq!(one.2, two.2, "losses differ with {docs} documents");
-        assert!(one.0 == two.0, "parameters differ with {docs} documents");
-        assert!(one.1 == two.1, "gradients differ with {docs} documents");
+        let one_thread = train_on_pool_with(1, false, docs);
+        let two_threads = train_on_pool_with(2, false, docs);
+        assert_eq!(
+            one_thread.2, two_threads.2,
+            "losses differ with {docs} documents"
+        );
+        assert!(
+            one_thread.0 == two_threads.0,
+            "parameters differ with {docs} documents"
+        );
+        assert!(
+            one_thread.1 == two_threads.1,
+            "gradients differ with {docs} documents"
+        );
     }
 }
 

@@ -12,16 +12,32 @@ thread_local! {
 /// Runs `f` with every product of [`matmul`] on the calling thread.
 ///
 /// A data-parallel step gives each thread whole shards of the batch, so splitting their
-/// products again would only add synchronisation. The result is the same either way: [`matmul`] gives
-/// the same bits on one thread as on several.
+/// products again would only add synchronisation. The result is the same either way, because
+/// [`matmul`] gives the same bits on one thread as on several.
 pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
+    with_thread_value(&SERIAL, true, f)
+}
+
+/// Runs `f` with the thread-local `key` set to `value`, and restores the previous value
+/// afterwards, also when `f` panics.
+fn with_thread_value<T: Copy + 'static, R>(
+    key: &'static std::thread::LocalKey<Cell<T>>,
+    value: T,
+    f: impl FnOnce() -> R,
+) -> R {
+    struct Restore<T: Copy + 'static> {
+        key: &'static std::thread::LocalKey<Cell<T>>,
+        previous: T,
+    }
+    impl<T: Copy + 'static> Drop for Restore<T> {
         fn drop(&mut self) {
-            SERIAL.set(self.0);
+            self.key.set(self.previous);
         }
     }
-    let _restore = Restore(SERIAL.replace(true));
+    let _restore = Restore {
+        key,
+        previous: key.replace(value),
+    };
     f()
 }
 
@@ -115,10 +131,7 @@ pub(crate) fn tier_allowed(tier: Tier) -> bool {
 /// run the narrower copies on a CPU that has wider ones.
 #[cfg(test)]
 pub(crate) fn with_tier_limit<R>(limit: Tier, f: impl FnOnce() -> R) -> R {
-    let previous = TIER_LIMIT.replace(limit);
-    let result = f();
-    TIER_LIMIT.set(previous);
-    result
+    with_thread_value(&TIER_LIMIT, limit, f)
 }
 
 /// Defines a function that runs its body compiled for AVX-512 when the CPU has it, for AVX2 and

@@ -1011,9 +1011,9 @@ fn decoder_row(
 const TRANSPOSE_BLOCK: usize = 64;
 
 /// Completes the decoder gradients from the dense product `dense` ((K + 1) x V, see
-/// `Workspace::decoder_grad`): transposes its first K rows into `weight_grad` (V x K) and copies
-/// its last into `bias_grad` (V), then subtracts the count terms `X^T theta` and the column sums
-/// of `X`, document by document in order.
+/// `Workspace::decoder_grad`). Transposes its first K rows into `weight_grad` (V x K) and copies
+/// its last row into `bias_grad` (V). Then subtracts the count terms `X^T theta` and the column
+/// sums of `X`, document by document in order.
 fn subtract_counts(
     batch: &SparseRows,
     theta: &[f32],
