@@ -119,6 +119,13 @@ pub struct NetworkShape {
     /// Extension: theta dropout probability in training; absent (0) when off.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub theta_dropout: f32,
+    /// Extension: whether `mu` and the log-variance are batch-normalised; absent when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub head_batch_norm: bool,
+    /// Extension: weight of the plain decoder beside the batch-normalised one at the saved
+    /// epoch; absent (0) when the batch-normalised decoder works alone.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub plain_decoder_share: f32,
 }
 
 fn is_zero(value: &f32) -> bool {
@@ -200,6 +207,8 @@ impl ModelArtifact {
                 prior_alpha: network.extensions.prior_alpha,
                 decoder_batch_norm: network.extensions.decoder_batch_norm,
                 theta_dropout: network.extensions.theta_dropout,
+                head_batch_norm: network.extensions.head_batch_norm,
+                plain_decoder_share: network.extensions.plain_decoder_share,
             },
             hyperparameters,
             tensors,
@@ -332,6 +341,8 @@ impl ModelArtifact {
             prior_alpha: shape.prior_alpha,
             decoder_batch_norm: shape.decoder_batch_norm,
             theta_dropout: shape.theta_dropout,
+            head_batch_norm: shape.head_batch_norm,
+            plain_decoder_share: shape.plain_decoder_share,
         };
         extensions
             .validate()

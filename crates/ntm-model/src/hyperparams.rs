@@ -65,8 +65,11 @@ pub const KNOWN_KEYS: [&str; 16] = [
 
 /// ntm's extension keys, accepted besides SageMaker's [`KNOWN_KEYS`]. Each is off by default
 /// and appears in [`Hyperparameters::to_string_map`] only when it is set to another value.
-pub const EXTENSION_KEYS: [&str; 5] = [
+pub const EXTENSION_KEYS: [&str; 8] = [
+    "adam_beta1",
     "decoder_batch_norm",
+    "decoder_batch_norm_anneal_epochs",
+    "head_batch_norm",
     "kl_warmup_epochs",
     "preset",
     "prior_alpha",
@@ -77,6 +80,9 @@ const ALLOWED_PRIOR_ALPHA: &str =
     "0 (standard normal prior, the default) or a float 1e-3..100 (Dirichlet concentration)";
 const ALLOWED_THETA_DROPOUT: &str = "float 0.0..0.9 (0 disables dropout)";
 const ALLOWED_KL_WARMUP: &str = "integer >= 0 (0 disables the warm-up)";
+const ALLOWED_ADAM_BETA1: &str = "float 0.0..0.999 (default 0.9)";
+const ALLOWED_ANNEAL: &str =
+    "integer >= 0 (0 keeps the batch-normalised decoder); needs decoder_batch_norm = true";
 const ALLOWED_PRESET: &str = "none, quality";
 
 /// A named group of hyperparameter values (`preset`).
@@ -326,6 +332,13 @@ pub struct Hyperparameters {
     pub theta_dropout: f64,
     /// Extension: epochs over which the KL weight rises linearly to 1; default 0 (none).
     pub kl_warmup_epochs: usize,
+    /// Extension: batch normalisation of `mu` and of the log-variance; default false.
+    pub head_batch_norm: bool,
+    /// Extension: Adam's first-moment decay rate; 0.0..=0.999, default 0.9 (MXNet's).
+    pub adam_beta1: f64,
+    /// Extension: epochs over which training moves from the batch-normalised decoder to the
+    /// plain one; default 0 (the batch-normalised decoder throughout).
+    pub decoder_batch_norm_anneal_epochs: usize,
     /// Extension: the preset applied to keys not set explicitly; default none.
     pub preset: Preset,
     /// Keys starting with `_`, accepted without effect and kept for the start-up log.
@@ -428,6 +441,7 @@ impl Hyperparameters {
             rescale_grad: self.rescale_gradient as f32,
             clip_gradient: self.clip_gradient as f32,
             weight_decay: self.weight_decay as f32,
+            adam_beta1: self.adam_beta1,
         }
     }
 
@@ -463,9 +477,24 @@ impl Hyperparameters {
         }
         let extensions = [
             (
+                "adam_beta1",
+                self.adam_beta1 != crate::optim::ADAM_BETA1,
+                python_float_str(self.adam_beta1),
+            ),
+            (
                 "decoder_batch_norm",
                 self.decoder_batch_norm,
                 self.decoder_batch_norm.to_string(),
+            ),
+            (
+                "decoder_batch_norm_anneal_epochs",
+                self.decoder_batch_norm_anneal_epochs > 0,
+                self.decoder_batch_norm_anneal_epochs.to_string(),
+            ),
+            (
+                "head_batch_norm",
+                self.head_batch_norm,
+                self.head_batch_norm.to_string(),
             ),
             (
                 "kl_warmup_epochs",
@@ -502,6 +531,8 @@ impl Hyperparameters {
             prior_alpha: self.prior_alpha as f32,
             decoder_batch_norm: self.decoder_batch_norm,
             theta_dropout: self.theta_dropout as f32,
+            head_batch_norm: self.head_batch_norm,
+            plain_decoder_share: 0.0,
         }
     }
 
@@ -563,6 +594,9 @@ impl HyperparameterBuilder {
                 decoder_batch_norm: false,
                 theta_dropout: 0.0,
                 kl_warmup_epochs: 0,
+                head_batch_norm: false,
+                adam_beta1: crate::optim::ADAM_BETA1,
+                decoder_batch_norm_anneal_epochs: 0,
                 preset: Preset::None,
                 internal: BTreeMap::new(),
             },
@@ -702,6 +736,19 @@ impl HyperparameterBuilder {
                     ALLOWED_THETA_DROPOUT,
                 )?;
             }
+            "head_batch_norm" => v.head_batch_norm = parse_bool(known, value)?,
+            "adam_beta1" => {
+                v.adam_beta1 = parse_float(
+                    known,
+                    value,
+                    FloatRange::closed(0.0, 0.999),
+                    ALLOWED_ADAM_BETA1,
+                )?;
+            }
+            "decoder_batch_norm_anneal_epochs" => {
+                let n = parse_integer(known, value, 0, u64::MAX, ALLOWED_ANNEAL)?;
+                v.decoder_batch_norm_anneal_epochs = to_usize(known, value, n, ALLOWED_ANNEAL)?;
+            }
             "kl_warmup_epochs" => {
                 let n = parse_integer(known, value, 0, u64::MAX, ALLOWED_KL_WARMUP)?;
                 v.kl_warmup_epochs = to_usize(known, value, n, ALLOWED_KL_WARMUP)?;
@@ -838,6 +885,18 @@ impl HyperparameterBuilder {
             };
         }
 
+        if hyperparameters.decoder_batch_norm_anneal_epochs > 0
+            && !hyperparameters.decoder_batch_norm
+        {
+            return Err(HyperparameterError::InvalidValue {
+                key: "decoder_batch_norm_anneal_epochs".into(),
+                value: hyperparameters.decoder_batch_norm_anneal_epochs.to_string(),
+                reason:
+                    "decoder_batch_norm is false, so there is no batch-normalised decoder to anneal"
+                        .into(),
+                allowed: ALLOWED_ANNEAL,
+            });
+        }
         if hyperparameters.optimizer == OptimizerKind::Adadelta
             && self.explicit.contains("learning_rate")
         {
@@ -1016,6 +1075,9 @@ fn allowed_for(key: &str) -> Option<&'static str> {
         "decoder_batch_norm" => ALLOWED_BOOL,
         "theta_dropout" => ALLOWED_THETA_DROPOUT,
         "kl_warmup_epochs" => ALLOWED_KL_WARMUP,
+        "head_batch_norm" => ALLOWED_BOOL,
+        "adam_beta1" => ALLOWED_ADAM_BETA1,
+        "decoder_batch_norm_anneal_epochs" => ALLOWED_ANNEAL,
         "preset" => ALLOWED_PRESET,
         _ => return None,
     })

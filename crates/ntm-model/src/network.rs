@@ -246,6 +246,13 @@ pub struct Extensions {
     pub decoder_batch_norm: bool,
     /// Dropout probability on the topic proportions at training time; 0 disables it.
     pub theta_dropout: f32,
+    /// Whether `mu` and the log-variance `2 log_sigma` are batch-normalised without a learned
+    /// scale or shift.
+    pub head_batch_norm: bool,
+    /// With `decoder_batch_norm`: the weight `s` in `[0, 1]` of the plain decoder's loss in the
+    /// training objective `(1 - s) recons_bn + s recons_plain`. 0 trains and scores the
+    /// batch-normalised decoder alone, 1 the plain decoder `u = W_d theta + b_d` alone.
+    pub plain_decoder_share: f32,
 }
 
 impl Extensions {
@@ -285,7 +292,32 @@ impl Extensions {
                 "a probability in [0, 1)",
             ));
         }
+        if !(0.0..=1.0).contains(&self.plain_decoder_share) {
+            return Err(invalid_config(
+                "plain_decoder_share",
+                &self.plain_decoder_share.to_string(),
+                "a weight in [0, 1]",
+            ));
+        }
+        if self.plain_decoder_share > 0.0 && !self.decoder_batch_norm {
+            return Err(invalid_config(
+                "plain_decoder_share",
+                &self.plain_decoder_share.to_string(),
+                "0 unless decoder_batch_norm is on",
+            ));
+        }
         Ok(())
+    }
+
+    /// Returns whether the decoder's batch normalisation takes part in the passes: it is on
+    /// and the plain decoder has not taken over entirely.
+    pub(crate) fn decoder_bn_active(&self) -> bool {
+        self.decoder_batch_norm && self.plain_decoder_share < 1.0
+    }
+
+    /// Returns whether the passes mix the batch-normalised and the plain decoder.
+    pub(crate) fn decoder_mixed(&self) -> bool {
+        self.decoder_bn_active() && self.plain_decoder_share > 0.0
     }
 }
 
@@ -424,6 +456,23 @@ fn running_specs(config: &NetworkConfig, extensions: &Extensions) -> Vec<TensorS
             specs.push(TensorSpec::new(
                 format!("encoder.{l}.bn.running_var"),
                 &[width],
+                false,
+                Init::Ones,
+            ));
+        }
+    }
+    if extensions.head_batch_norm {
+        let k = config.num_topics;
+        for head in ["mu", "log_sigma"] {
+            specs.push(TensorSpec::new(
+                format!("{head}.bn.running_mean"),
+                &[k],
+                false,
+                Init::Zeros,
+            ));
+            specs.push(TensorSpec::new(
+                format!("{head}.bn.running_var"),
+                &[k],
                 false,
                 Init::Ones,
             ));

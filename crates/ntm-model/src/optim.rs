@@ -32,7 +32,8 @@ use crate::params::ParamSet;
 /// Elements per rayon task. Element-wise updates make the split irrelevant to results.
 const CHUNK_LEN: usize = 1 << 14;
 
-const ADAM_BETA1: f32 = 0.9;
+/// MXNet's Adam `beta1`, the default of [`OptimizerConfig::adam_beta1`].
+pub const ADAM_BETA1: f64 = 0.9;
 const ADAM_BETA2: f32 = 0.999;
 const ADAM_EPSILON: f32 = 1e-8;
 const ADAGRAD_EPSILON: f32 = 1e-7;
@@ -112,6 +113,9 @@ pub struct OptimizerConfig {
     pub clip_gradient: f32,
     /// L2 weight decay `λ`, applied only to tensors whose `decay` flag is set.
     pub weight_decay: f32,
+    /// Adam's decay rate `β1` of the first moment, kept in `f64` as MXNet's Python side holds
+    /// it ([`ADAM_BETA1`] by default); only Adam reads it.
+    pub adam_beta1: f64,
 }
 
 impl Default for OptimizerConfig {
@@ -123,6 +127,7 @@ impl Default for OptimizerConfig {
             rescale_grad: 1.0,
             clip_gradient: f32::INFINITY,
             weight_decay: 0.0,
+            adam_beta1: ADAM_BETA1,
         }
     }
 }
@@ -235,7 +240,8 @@ impl Optimizer {
         self.num_update += 1;
         let config = self.config;
         let clip = clip_bound(config.clip_gradient);
-        let adam_lr = adam_learning_rate(config.learning_rate, self.num_update);
+        let adam_lr = adam_learning_rate(config.learning_rate, config.adam_beta1, self.num_update);
+        let beta1 = config.adam_beta1 as f32;
 
         for ((param, grad), state) in params
             .tensors
@@ -272,7 +278,9 @@ impl Optimizer {
                         .zip(g.par_chunks(CHUNK_LEN))
                         .zip(mean.par_chunks_mut(CHUNK_LEN))
                         .zip(var.par_chunks_mut(CHUNK_LEN))
-                        .for_each(|(((w, g), m), v)| adam_update(w, g, m, v, adam_lr, r, clip, wd));
+                        .for_each(|(((w, g), m), v)| {
+                            adam_update(w, g, m, v, adam_lr, beta1, r, clip, wd)
+                        });
                 }
                 TensorState::Adagrad { history } => {
                     assert_state_len(&param.name, history.len(), w.len());
@@ -335,10 +343,10 @@ fn clip(x: f32, c: f32) -> f32 {
 }
 
 /// Returns Adam's step-`t` learning rate `η·√(1 − β2^t)/(1 − β1^t)`, computed in `f64`
-/// with Python's `0.9` and `0.999`, then rounded to `f32`.
-fn adam_learning_rate(learning_rate: f32, t: u64) -> f32 {
+/// with Python's `β1` (`0.9` by default) and `0.999`, then rounded to `f32`.
+fn adam_learning_rate(learning_rate: f32, beta1: f64, t: u64) -> f32 {
     let exponent = i32::try_from(t).unwrap_or(i32::MAX);
-    let coef1 = 1.0 - 0.9f64.powi(exponent);
+    let coef1 = 1.0 - beta1.powi(exponent);
     let coef2 = 1.0 - 0.999f64.powi(exponent);
     (f64::from(learning_rate) * coef2.sqrt() / coef1) as f32
 }
@@ -360,15 +368,16 @@ fn adam_update(
     m: &mut [f32],
     v: &mut [f32],
     lr_t: f32,
+    beta1: f32,
     r: f32,
     c: f32,
     wd: f32,
 ) {
-    let one_minus_beta1 = 1.0 - ADAM_BETA1;
+    let one_minus_beta1 = 1.0 - beta1;
     let one_minus_beta2 = 1.0 - ADAM_BETA2;
     for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
         let g_hat = clip(g * r + *w * wd, c);
-        *m = ADAM_BETA1 * *m + one_minus_beta1 * g_hat;
+        *m = beta1 * *m + one_minus_beta1 * g_hat;
         *v = ADAM_BETA2 * *v + one_minus_beta2 * g_hat * g_hat;
         *w -= lr_t * *m / (v.sqrt() + ADAM_EPSILON);
     }

@@ -68,6 +68,10 @@ pub struct TrainConfig {
     /// Epochs over which the KL weight rises linearly to 1 (`epoch / kl_warmup_epochs`);
     /// 0 trains with weight 1 throughout.
     pub kl_warmup_epochs: usize,
+    /// Epochs over which the weight of the plain decoder rises linearly from 0 to 1
+    /// (`(epoch - 1) / decoder_batch_norm_anneal_epochs`, see
+    /// [`Extensions::plain_decoder_share`]); 0 keeps the batch-normalised decoder.
+    pub decoder_batch_norm_anneal_epochs: usize,
 }
 
 /// Default size of the shuffle buffer of a streamed training channel, in documents. At a few
@@ -98,6 +102,7 @@ impl TrainConfig {
             shuffle_buffer: DEFAULT_SHUFFLE_BUFFER,
             extensions: hp.extensions(),
             kl_warmup_epochs: hp.kl_warmup_epochs,
+            decoder_batch_norm_anneal_epochs: hp.decoder_batch_norm_anneal_epochs,
         }
     }
 }
@@ -273,7 +278,7 @@ pub fn train_with(
     }
 
     let mut history = Vec::new();
-    let mut best: Option<(usize, f64, ParamSet, ParamSet)> = None;
+    let mut best: Option<(usize, f64, ParamSet, ParamSet, Extensions)> = None;
     let mut interrupted = false;
     let mut memory_order = match &train_channel {
         Channel::Memory(rows) => Some(MemoryOrder::new(rows.n_rows())),
@@ -282,6 +287,18 @@ pub fn train_with(
     let mut eps = Vec::new();
     let mut uniforms: Vec<f32> = Vec::new();
     let dropout = config.extensions.theta_dropout > 0.0;
+    // Epochs of the decoder anneal: until it ends, the training objective changes from epoch to
+    // epoch, so losses of different epochs are not compared.
+    let anneal = if config.extensions.decoder_batch_norm {
+        config.decoder_batch_norm_anneal_epochs
+    } else {
+        0
+    };
+    if anneal > 0 {
+        info!(
+            "Decoder anneal over {anneal} epochs: early stopping and the choice of the best epoch start at epoch {anneal}."
+        );
+    }
 
     // 3. Epoch loop.
     'epochs: for epoch in 1..=config.epochs {
@@ -293,6 +310,13 @@ pub fn train_with(
         let mut done = 0usize;
         let mut documents = 0usize;
         let mut sums = LossSums::default();
+        if anneal > 0 {
+            let share = (epoch as f32 / anneal as f32).min(1.0);
+            network.extensions.plain_decoder_share = share;
+            info!(
+                "Decoder anneal: the plain decoder's share of the reconstruction loss is {share}"
+            );
+        }
         let kl_weight = if config.kl_warmup_epochs > 0 {
             (epoch as f32 / config.kl_warmup_epochs as f32).min(1.0)
         } else {
@@ -391,19 +415,26 @@ pub fn train_with(
                 value: current,
             });
         }
-        let decision = early_stopping.observe(current);
-        for line in [decision.patience_line(), decision.bad_epoch_line()]
-            .into_iter()
+        // Before the anneal ends, the latest epoch stands in as the best one.
+        let settled = epoch >= anneal;
+        let decision = settled.then(|| early_stopping.observe(current));
+        for line in decision
+            .iter()
+            .flat_map(|d| [d.patience_line(), d.bad_epoch_line()])
             .flatten()
         {
             info!("{line}");
         }
-        if best.as_ref().is_none_or(|(_, loss, _, _)| current < *loss) {
+        if best
+            .as_ref()
+            .is_none_or(|(best_epoch, loss, ..)| *best_epoch < anneal || current < *loss)
+        {
             best = Some((
                 epoch,
                 current,
                 network.params.clone(),
                 network.running.clone(),
+                network.extensions,
             ));
         }
         let seconds = started.elapsed().as_secs_f64();
@@ -425,7 +456,7 @@ pub fn train_with(
             config.host,
             documents as f64 / train_seconds.max(1e-9)
         );
-        if decision.stop {
+        if decision.is_some_and(|d| d.stop) {
             info!(
                 "Early stopping: the {monitored} loss has not improved enough for {} epochs.",
                 config.num_patience_epochs
@@ -435,12 +466,13 @@ pub fn train_with(
     }
 
     // 5. Restore the best epoch and score the test channel.
-    let Some((best_epoch, best_loss, params, running)) = best else {
+    let Some((best_epoch, best_loss, params, running, extensions)) = best else {
         return Err(TrainError::StoppedBeforeFirstEpoch);
     };
     info!("Best model based on early stopping at epoch {best_epoch}. Best loss: {best_loss}");
     network.params = params;
     network.running = running;
+    network.extensions = extensions;
     let test = match test_channel.as_mut() {
         Some(channel) => Some(score_channel(
             "test",

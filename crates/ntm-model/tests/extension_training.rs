@@ -51,8 +51,18 @@ fn extension_values_round_trip() {
         .set("theta_dropout", "2e-1")
         .unwrap()
         .set("kl_warmup_epochs", "10.0")
+        .unwrap()
+        .set("head_batch_norm", "TRUE")
+        .unwrap()
+        .set("decoder_batch_norm_anneal_epochs", "1e2")
+        .unwrap()
+        .set("adam_beta1", "0.99")
         .unwrap();
     let hp = b.check().unwrap();
+    assert!(hp.head_batch_norm);
+    assert_eq!(hp.decoder_batch_norm_anneal_epochs, 100);
+    assert!(hp.extensions().head_batch_norm);
+    assert_eq!(hp.extensions().plain_decoder_share, 0.0);
     assert_eq!(hp.prior_alpha, 0.02);
     assert!(hp.decoder_batch_norm);
     assert_eq!(hp.theta_dropout, 0.2);
@@ -62,6 +72,10 @@ fn extension_values_round_trip() {
     assert_eq!(map["decoder_batch_norm"], "true");
     assert_eq!(map["theta_dropout"], "0.2");
     assert_eq!(map["kl_warmup_epochs"], "10");
+    assert_eq!(map["head_batch_norm"], "true");
+    assert_eq!(map["decoder_batch_norm_anneal_epochs"], "100");
+    assert_eq!(map["adam_beta1"], "0.99");
+    assert_eq!(hp.optimizer_config().adam_beta1, 0.99);
     assert_eq!(Hyperparameters::from_string_map(&map).unwrap(), hp);
 }
 
@@ -92,6 +106,14 @@ fn bad_extension_values_name_key_value_and_allowed() {
         ("kl_warmup_epochs", "2.5", "not an integer", "integer >= 0"),
         ("kl_warmup_epochs", "-3", "out of range", "integer >= 0"),
         ("preset", "fast", "not a known preset", "none, quality"),
+        ("head_batch_norm", "1.0", "not a boolean", "true or false"),
+        ("adam_beta1", "1", "out of range", "0.0..0.999"),
+        (
+            "decoder_batch_norm_anneal_epochs",
+            "0.5",
+            "not an integer",
+            "needs decoder_batch_norm = true",
+        ),
     ];
     for (key, value, reason, allowed) in cases {
         let message = error_text(key, value);
@@ -102,6 +124,17 @@ fn bad_extension_values_name_key_value_and_allowed() {
     }
     let message = error_text("prior_alpa", "1");
     assert!(message.contains("did you mean `prior_alpha`?"), "{message}");
+
+    // The anneal moves away from the batch-normalised decoder, so it needs one.
+    let mut b = builder();
+    b.set("decoder_batch_norm_anneal_epochs", "5").unwrap();
+    let message = b.check().unwrap_err().to_string();
+    assert!(
+        message.contains("`decoder_batch_norm_anneal_epochs`"),
+        "{message}"
+    );
+    assert!(message.contains("\"5\""), "{message}");
+    assert!(message.contains("decoder_batch_norm is false"), "{message}");
 }
 
 #[test]
@@ -237,4 +270,67 @@ fn preset_training_deterministic_and_loadable() {
     assert_eq!(loaded.network, first.network);
     assert_eq!(loaded.metadata.hyperparameters["preset"], "quality");
     assert!(loaded.metadata.network.decoder_batch_norm);
+}
+
+/// Settings with the decoder anneal over `anneal` epochs, head batch norm, and early stopping
+/// that would end the run after the first bad epoch.
+fn anneal_config(epochs: usize, anneal: usize) -> TrainConfig {
+    let mut b = HyperparameterBuilder::new();
+    let map = BTreeMap::from([
+        ("feature_dim", VOCAB.to_string()),
+        ("num_topics", BLOCKS.to_string()),
+        ("decoder_batch_norm", "true".to_owned()),
+        ("head_batch_norm", "true".to_owned()),
+        ("decoder_batch_norm_anneal_epochs", anneal.to_string()),
+        ("epochs", epochs.to_string()),
+        ("num_patience_epochs", "1".to_owned()),
+        ("tolerance", "0.1".to_owned()),
+        ("mini_batch_size", "32".to_owned()),
+        ("encoder_layers", "16".to_owned()),
+        ("optimizer", "adam".to_owned()),
+        ("learning_rate", "0.01".to_owned()),
+    ]);
+    for (k, v) in &map {
+        b.set(k, v).unwrap();
+    }
+    TrainConfig::from_hyperparameters(&b.check().unwrap(), "algo-1")
+}
+
+#[test]
+fn decoder_anneal_ends_on_the_plain_decoder() {
+    let rows = block_corpus(160);
+    let config = anneal_config(7, 4);
+    let outcome = run(&config, &rows);
+    // Early stopping with a tolerance of 10 % would stop at epoch 2; it waits for the anneal.
+    assert!(outcome.history.len() >= 5, "{:?}", outcome.history);
+    let best = outcome.best_epoch.unwrap();
+    assert!(best >= 4, "best epoch {best} lies inside the anneal");
+    assert_eq!(outcome.network.extensions.plain_decoder_share, 1.0);
+    assert!(outcome.network.extensions.head_batch_norm);
+    assert_eq!(run(&config, &rows).network, outcome.network);
+
+    // The saved network keeps its share and scores the same after loading.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.tar.gz");
+    let artifact = ModelArtifact::new(
+        outcome.network.clone(),
+        BTreeMap::new(),
+        outcome.history.clone(),
+        outcome.best_epoch,
+        None,
+    );
+    artifact.write_tar_gz(&path).unwrap();
+    let loaded = ModelArtifact::load(&path).unwrap();
+    assert_eq!(loaded.network, outcome.network);
+    assert_eq!(loaded.metadata.network.plain_decoder_share, 1.0);
+    assert!(loaded.metadata.network.head_batch_norm);
+}
+
+#[test]
+fn run_shorter_than_the_anneal_keeps_its_last_epoch() {
+    let rows = block_corpus(160);
+    let outcome = run(&anneal_config(3, 4), &rows);
+    assert_eq!(outcome.history.len(), 3);
+    assert_eq!(outcome.best_epoch, Some(3));
+    assert_eq!(outcome.network.extensions.plain_decoder_share, 0.75);
 }

@@ -1,5 +1,6 @@
 //! Finite-difference checks of the topic-quality extensions (Dirichlet prior, decoder batch
-//! norm, theta dropout, KL weight) and their inference-mode behaviour.
+//! norm and its mix with the plain decoder, head batch norm, theta dropout, KL weight) and their
+//! inference-mode behaviour.
 
 use ntm_formats::SparseRows;
 use ntm_model::network::{
@@ -140,15 +141,187 @@ fn gradients_kl_weight() {
 }
 
 #[test]
+fn gradients_head_batch_norm() {
+    check_gradients(
+        Extensions {
+            head_batch_norm: true,
+            ..Extensions::default()
+        },
+        1.0,
+    );
+}
+
+#[test]
+fn gradients_mixed_decoder() {
+    check_gradients(
+        Extensions {
+            decoder_batch_norm: true,
+            plain_decoder_share: 0.4,
+            ..Extensions::default()
+        },
+        1.0,
+    );
+}
+
+#[test]
+fn gradients_plain_decoder_after_anneal() {
+    check_gradients(
+        Extensions {
+            decoder_batch_norm: true,
+            plain_decoder_share: 1.0,
+            ..Extensions::default()
+        },
+        1.0,
+    );
+}
+
+#[test]
 fn gradients_all_extensions() {
     check_gradients(
         Extensions {
             prior_alpha: 0.02,
             decoder_batch_norm: true,
             theta_dropout: 0.2,
+            head_batch_norm: true,
+            plain_decoder_share: 0.7,
         },
         0.5,
     );
+}
+
+/// Runs one training step and returns the loss sums and the gradients.
+fn step(network: &Network, batch: &SparseRows, eps: &[f32]) -> (f64, Vec<Vec<f32>>) {
+    let mut copy = network.clone();
+    let mut grads = copy.zero_grads();
+    let sums = copy
+        .train_step(batch, eps, &mut grads, &mut Workspace::new())
+        .expect("train step");
+    let grads = grads.tensors.into_iter().map(|t| t.data).collect();
+    (sums.total(), grads)
+}
+
+#[test]
+fn decoder_shares_zero_and_one_are_the_single_decoders() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let with_bn = network(
+        Extensions {
+            decoder_batch_norm: true,
+            ..Extensions::default()
+        },
+        &mut rng,
+    );
+    let batch = small_batch(&mut rng, DOCS);
+    let eps: Vec<f32> = (0..DOCS * K).map(|_| rng.random_range(-1.0..1.0)).collect();
+
+    // Share 1: the plain decoder alone, bit for bit, although the decoder's running statistics
+    // are still part of the network.
+    let mut plain_only = with_bn.clone();
+    plain_only.extensions.plain_decoder_share = 1.0;
+    let mut without = with_bn.clone();
+    without.extensions = Extensions::default();
+    let n = without.running.tensors.len();
+    without.running.tensors.truncate(n - 2);
+    assert_eq!(
+        step(&plain_only, &batch, &eps),
+        step(&without, &batch, &eps)
+    );
+    let mut ws = Workspace::new();
+    assert_eq!(
+        plain_only.eval_loss(&batch, &eps, &mut ws).unwrap(),
+        without.eval_loss(&batch, &eps, &mut ws).unwrap()
+    );
+
+    // Share 0.25: a quarter of the plain decoder's loss and three quarters of the other's.
+    let mut mixed = with_bn.clone();
+    mixed.extensions.plain_decoder_share = 0.25;
+    let recons = |net: &Network| {
+        let mut copy = net.clone();
+        let mut grads = copy.zero_grads();
+        copy.train_step(&batch, &eps, &mut grads, &mut Workspace::new())
+            .unwrap()
+            .recons
+    };
+    let expected = 0.75 * recons(&with_bn) + 0.25 * recons(&plain_only);
+    let found = recons(&mixed);
+    assert!(
+        (found - expected).abs() <= 1e-9 * expected.abs(),
+        "mixed {found}, expected {expected}"
+    );
+}
+
+#[test]
+fn plain_decoder_share_needs_the_decoder_batch_norm() {
+    let bad = Extensions {
+        plain_decoder_share: 0.5,
+        ..Extensions::default()
+    };
+    let message = bad.validate().unwrap_err().to_string();
+    assert!(message.contains("plain_decoder_share"), "{message}");
+    assert!(message.contains("decoder_batch_norm"), "{message}");
+    let out_of_range = Extensions {
+        decoder_batch_norm: true,
+        plain_decoder_share: 1.5,
+        ..Extensions::default()
+    };
+    assert!(out_of_range.validate().is_err());
+}
+
+#[test]
+fn head_batch_norm_uses_running_statistics_at_inference() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut net = network(
+        Extensions {
+            head_batch_norm: true,
+            ..Extensions::default()
+        },
+        &mut rng,
+    );
+    let names: Vec<String> = net.running.tensors.iter().map(|t| t.name.clone()).collect();
+    assert_eq!(
+        &names[names.len() - 4..],
+        [
+            "mu.bn.running_mean",
+            "mu.bn.running_var",
+            "log_sigma.bn.running_mean",
+            "log_sigma.bn.running_var"
+        ]
+    );
+    let batch = small_batch(&mut rng, DOCS);
+    let eps: Vec<f32> = (0..DOCS * K).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let before = net.running.clone();
+    let mut grads = net.zero_grads();
+    let mut ws = Workspace::new();
+    for _ in 0..3 {
+        net.train_step(&batch, &eps, &mut grads, &mut ws).unwrap();
+    }
+    let n = net.running.tensors.len();
+    for t in n - 4..n {
+        assert_ne!(net.running.tensors[t], before.tensors[t], "{}", names[t]);
+    }
+
+    // In training, mu is normalised over the batch: each topic's mean over the documents is 0.
+    let mut weights = Vec::new();
+    net.topic_weights(&batch, &mut ws, &mut weights).unwrap();
+    assert!(weights.chunks_exact(K).all(|row| {
+        let sum: f32 = row.iter().sum();
+        (sum - 1.0).abs() < 1e-5
+    }));
+    // At inference each document is normalised alone, with the running statistics: the
+    // weights of a document do not depend on the rest of the batch.
+    for r in 0..DOCS {
+        let (indices, values) = batch.row(r);
+        let mut one = SparseRows::new(V);
+        one.push_row(indices, values);
+        let mut alone = Vec::new();
+        net.topic_weights(&one, &mut ws, &mut alone).unwrap();
+        // Products over one row and over the batch may round differently.
+        for (a, b) in alone.iter().zip(&weights[r * K..(r + 1) * K]) {
+            assert!(
+                (a - b).abs() < 1e-6,
+                "document {r}: {alone:?} against {weights:?}"
+            );
+        }
+    }
 }
 
 #[test]

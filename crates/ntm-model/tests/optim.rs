@@ -42,6 +42,7 @@ fn config(
         rescale_grad,
         clip_gradient,
         weight_decay,
+        ..OptimizerConfig::default()
     }
 }
 
@@ -99,13 +100,14 @@ fn reference_step(
         }
         OptimizerKind::Adam => {
             // MXNet's kernel stores β1, β2 and 1 − β in float32, so 1 − 0.999 is 0.0010000467.
-            let (beta1, beta2) = (f64::from(0.9f32), f64::from(0.999f32));
+            let beta1_f32 = cfg.adam_beta1 as f32;
+            let (beta1, beta2) = (f64::from(beta1_f32), f64::from(0.999f32));
             let (one_minus_beta1, one_minus_beta2) =
-                (f64::from(1.0f32 - 0.9f32), f64::from(1.0f32 - 0.999f32));
+                (f64::from(1.0f32 - beta1_f32), f64::from(1.0f32 - 0.999f32));
             let g_hat = clip64(r * g + wd * s.w, c);
             s.a = beta1 * s.a + one_minus_beta1 * g_hat;
             s.b = beta2 * s.b + one_minus_beta2 * g_hat * g_hat;
-            let lr_t = lr * (1.0 - 0.999f64.powi(t)).sqrt() / (1.0 - 0.9f64.powi(t));
+            let lr_t = lr * (1.0 - 0.999f64.powi(t)).sqrt() / (1.0 - cfg.adam_beta1.powi(t));
             s.w -= lr_t * s.a / (s.b.sqrt() + 1e-8);
         }
         OptimizerKind::Adagrad => {
@@ -190,6 +192,22 @@ fn adam_two_steps_match_formula() {
     assert_close(first.tensors[0].data[2], 2.0 - step, "weight[2]");
     // A zero gradient on a zero weight leaves it at zero.
     assert_eq!(first.tensors[0].data[3], 0.0);
+    check_against_reference(cfg);
+}
+
+#[test]
+fn adam_beta1_sets_the_first_moment_decay() {
+    let cfg = OptimizerConfig {
+        adam_beta1: 0.99,
+        ..config(OptimizerKind::Adam, 0.01, 0.5, 0.2, 0.1)
+    };
+    let (first, second) = run_two_steps(cfg);
+    // Step 1 is the same for any β1: the bias correction divides m = (1 − β1)·ĝ by 1 − β1.
+    let step = 0.01 * 0.15 / (0.15 + 1e-8 / 0.001f64.sqrt());
+    assert_close(first.tensors[0].data[0], 0.5 - step, "weight[0]");
+    // Step 2 differs from β1 = 0.9.
+    let (_, default_second) = run_two_steps(config(OptimizerKind::Adam, 0.01, 0.5, 0.2, 0.1));
+    assert_ne!(second.tensors[0].data, default_second.tensors[0].data);
     check_against_reference(cfg);
 }
 

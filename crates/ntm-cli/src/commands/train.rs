@@ -124,6 +124,16 @@ pub struct TrainArgs {
     /// Extension: epochs over which the KL weight rises to 1; 0 disables the warm-up [default: 0].
     #[arg(long)]
     pub kl_warmup_epochs: Option<String>,
+    /// Extension: batch-normalise mu and the log-variance, true or false [default: false].
+    #[arg(long)]
+    pub head_batch_norm: Option<String>,
+    /// Extension: epochs over which training moves from the batch-normalised decoder to the
+    /// plain one; needs --decoder-batch-norm true [default: 0, no move].
+    #[arg(long)]
+    pub decoder_batch_norm_anneal_epochs: Option<String>,
+    /// Extension: Adam's first-moment decay rate beta1, 0 to 0.999 [default: 0.9].
+    #[arg(long)]
+    pub adam_beta1: Option<String>,
 }
 
 impl TrainArgs {
@@ -150,6 +160,12 @@ impl TrainArgs {
             ("decoder_batch_norm", &self.decoder_batch_norm),
             ("theta_dropout", &self.theta_dropout),
             ("kl_warmup_epochs", &self.kl_warmup_epochs),
+            ("head_batch_norm", &self.head_batch_norm),
+            (
+                "decoder_batch_norm_anneal_epochs",
+                &self.decoder_batch_norm_anneal_epochs,
+            ),
+            ("adam_beta1", &self.adam_beta1),
         ]
     }
 }

@@ -99,6 +99,21 @@ pub struct Workspace {
     zeros: Vec<f32>,
     /// Decoder batch norm only: the unused gradient of the fixed scale.
     dec_gamma_grad: Vec<f32>,
+    /// Head batch norm only: the head's affine output before normalisation, B x K.
+    head_pre: Vec<f32>,
+    /// Head batch norm only: the normalised `mu` and log-variance of the last training pass.
+    head_xhat: [Vec<f32>; 2],
+    head_stats: [BatchStats; 2],
+    /// Head batch norm only: K ones (the fixed scale), K zeros (the fixed shift) and the unused
+    /// gradients of both (2 K).
+    head_ones: Vec<f32>,
+    head_zeros: Vec<f32>,
+    head_unused: Vec<f32>,
+    /// Mixed decoder only: per document, the plain decoder's reconstruction loss and scale.
+    plain_recons: Vec<f64>,
+    plain_scale: Vec<f32>,
+    /// Mixed decoder only: V column sums of the plain decoder's logit gradient.
+    plain_bias_grad: Vec<f32>,
     /// Theta dropout only: `softmax(z)` before dropout.
     theta_soft: Vec<f32>,
     /// Theta dropout only: 0 for a dropped proportion, `1 / (1 - p)` for a kept one.
@@ -206,7 +221,10 @@ impl Network {
             None
         };
         let shards = shard_count(batch.n_rows());
-        if shards > 1 && !self.config.batch_norm && !self.extensions.decoder_batch_norm {
+        let batch_statistics = self.config.batch_norm
+            || self.extensions.head_batch_norm
+            || self.extensions.decoder_bn_active();
+        if shards > 1 && !batch_statistics {
             return Ok(self.sharded_step(
                 batch,
                 eps,
@@ -224,8 +242,15 @@ impl Network {
                 batchnorm::update_running(&ws.stats[l], &mut mean[2 * l].data, &mut var[0].data);
             }
         }
+        if self.extensions.head_batch_norm {
+            let start = self.head_running_start();
+            for (h, stats) in ws.head_stats.iter().enumerate() {
+                let (mean, var) = self.running.tensors.split_at_mut(start + 2 * h + 1);
+                batchnorm::update_running(stats, &mut mean[start + 2 * h].data, &mut var[0].data);
+            }
+        }
         let sums = self.decode(batch, eps, ws, true, uniforms);
-        if self.extensions.decoder_batch_norm {
+        if self.extensions.decoder_bn_active() {
             let n = self.running.tensors.len();
             let (mean, var) = self.running.tensors.split_at_mut(n - 1);
             batchnorm::update_running(&ws.dec_stats, &mut mean[n - 2].data, &mut var[0].data);
@@ -423,7 +448,9 @@ impl Network {
         } else {
             0
         };
-        let expected = encoder_running + 2 * usize::from(self.extensions.decoder_batch_norm);
+        let head_running = 4 * usize::from(self.extensions.head_batch_norm);
+        let expected =
+            encoder_running + head_running + 2 * usize::from(self.extensions.decoder_batch_norm);
         if self.running.tensors.len() != expected {
             return Err(NetworkError::TensorCount {
                 set: "running",
@@ -435,6 +462,8 @@ impl Network {
         for (i, t) in self.running.tensors.iter().enumerate() {
             let width = if i < encoder_running {
                 widths[i / 2]
+            } else if i < encoder_running + head_running {
+                self.config.num_topics
             } else {
                 self.config.feature_dim
             };
@@ -533,6 +562,9 @@ impl Network {
             }
             matmul(out, top, MatRef::row_major(&p[w].data, h, k), true);
         }
+        if self.extensions.head_batch_norm {
+            self.head_bn_forward(rows, ws, training);
+        }
         for ((ls, inside), sigma) in ws
             .log_sigma
             .iter_mut()
@@ -606,7 +638,7 @@ impl Network {
         let logits = &mut ws.logits[..rows * v];
         let theta = MatRef::row_major(&ws.theta, rows, k);
         let decoder_t = MatRef::row_major(&p[index.decoder_weight].data, v, k).t();
-        if self.extensions.decoder_batch_norm {
+        if self.extensions.decoder_bn_active() {
             ws.dec_pre.resize(rows * v, 0.0);
             let pre = &mut ws.dec_pre[..rows * v];
             matmul(pre, theta, decoder_t, false);
@@ -635,18 +667,30 @@ impl Network {
             matmul(logits, theta, decoder_t, false);
         }
         let bias = &p[index.decoder_bias].data;
-        logits
-            .par_chunks_mut(v * DECODER_ROWS_PER_TASK)
-            .zip(ws.row_recons[..rows].par_chunks_mut(DECODER_ROWS_PER_TASK))
-            .zip(ws.row_scale[..rows].par_chunks_mut(DECODER_ROWS_PER_TASK))
-            .enumerate()
-            .for_each(|(task, ((chunk, recons), scales))| {
-                let rows = chunk.chunks_exact_mut(v).zip(recons).zip(scales);
-                for (r, ((row, rec), scale)) in rows.enumerate() {
-                    let (indices, counts) = batch.row(task * DECODER_ROWS_PER_TASK + r);
-                    (*rec, *scale) = decoder_row(row, bias, indices, counts);
-                }
-            });
+        decoder_rows(
+            batch,
+            bias,
+            logits,
+            &mut ws.row_recons[..rows],
+            &mut ws.row_scale[..rows],
+        );
+        if self.extensions.decoder_mixed() {
+            // The plain decoder reads the logits before normalisation, which the batch-norm
+            // backward pass no longer needs, and leaves its exponentials in their place.
+            ws.plain_recons.resize(rows, 0.0);
+            ws.plain_scale.resize(rows, 0.0);
+            decoder_rows(
+                batch,
+                bias,
+                &mut ws.dec_pre[..rows * v],
+                &mut ws.plain_recons[..rows],
+                &mut ws.plain_scale[..rows],
+            );
+            let share = f64::from(self.extensions.plain_decoder_share);
+            for (rec, &plain) in ws.row_recons[..rows].iter_mut().zip(&ws.plain_recons) {
+                *rec = (1.0 - share) * *rec + share * plain;
+            }
+        }
 
         let words: f64 = batch.values().iter().map(|&x| f64::from(x)).sum();
         LossSums {
@@ -680,12 +724,12 @@ impl Network {
         );
         let index = self.index();
         let p = &self.params.tensors;
-        if self.extensions.decoder_batch_norm {
+        if self.extensions.decoder_bn_active() {
             self.decoder_bn_backward(batch, grads, ws);
         }
         let g = &mut grads.tensors;
         let exps = MatRef::row_major(&ws.logits[..rows * v], rows, v);
-        if !self.extensions.decoder_batch_norm {
+        if !self.extensions.decoder_bn_active() {
             // Decoder, with the logit gradient G = S E - X (S the diagonal of row scales, E the
             // exponentials, X the counts): dW_d = G^T theta = E^T (S theta) - X^T theta,
             // db_d = column sums of G = E^T s - column sums of X, g_theta = G W_d = S (E W_d) - X W_d.
@@ -766,6 +810,10 @@ impl Network {
                         - kl_weight;
                 }
             }
+        }
+
+        if self.extensions.head_batch_norm {
+            self.head_bn_backward(rows, ws);
         }
 
         // Heads: dW = h^T g, db = column sums of g, g_h = g_mu W_mu^T + g_ls W_ls^T.
@@ -861,22 +909,19 @@ impl Network {
         let (k, v) = (self.config.num_topics, self.config.feature_dim);
         let index = self.index();
         let g = &mut grads.tensors;
+        let mixed = self.extensions.decoder_mixed();
+        let share = self.extensions.plain_decoder_share;
+        let bn_weight = if mixed { 1.0 - share } else { 1.0 };
         let logits = &mut ws.logits[..rows * v];
-        logits
-            .par_chunks_mut(v * DECODER_ROWS_PER_TASK)
-            .zip(ws.row_scale[..rows].par_chunks(DECODER_ROWS_PER_TASK))
-            .enumerate()
-            .for_each(|(task, (chunk, scales))| {
-                for (r, (row, &scale)) in chunk.chunks_exact_mut(v).zip(scales).enumerate() {
-                    for x in row.iter_mut() {
-                        *x *= scale;
-                    }
-                    let (indices, counts) = batch.row(task * DECODER_ROWS_PER_TASK + r);
-                    for (&c, &x) in indices.iter().zip(counts) {
-                        row[c as usize] -= x;
-                    }
-                }
-            });
+        logit_gradient(batch, logits, &ws.row_scale[..rows], bn_weight);
+        if mixed {
+            logit_gradient(
+                batch,
+                &mut ws.dec_pre[..rows * v],
+                &ws.plain_scale[..rows],
+                share,
+            );
+        }
         ws.dec_gamma_grad.resize(v, 0.0);
         batchnorm::backward(
             logits,
@@ -888,6 +933,18 @@ impl Network {
             &mut g[index.decoder_bias].data,
             &mut ws.acc,
         );
+        if mixed {
+            // The plain decoder's logit gradient joins after the normalisation's backward pass:
+            // its logits are `W_d theta + b_d` directly.
+            let plain = &ws.dec_pre[..rows * v];
+            ws.plain_bias_grad.resize(v, 0.0);
+            column_sums(plain, v, &mut ws.acc, &mut ws.plain_bias_grad);
+            add_assign(&mut g[index.decoder_bias].data, &ws.plain_bias_grad);
+            logits
+                .par_chunks_mut(v * DECODER_ROWS_PER_TASK)
+                .zip(plain.par_chunks(v * DECODER_ROWS_PER_TASK))
+                .for_each(|(out, part)| add_assign(out, part));
+        }
         let grad = MatRef::row_major(logits, rows, v);
         matmul(
             &mut g[index.decoder_weight].data,
@@ -902,6 +959,130 @@ impl Network {
             false,
         );
     }
+}
+
+impl Network {
+    /// Position of the heads' running statistics in [`Network::running`], after the encoder's.
+    fn head_running_start(&self) -> usize {
+        if self.config.batch_norm {
+            2 * self.config.encoder_layers.len()
+        } else {
+            0
+        }
+    }
+
+    /// Normalises `ws.mu` and the log-variance `2 ws.log_sigma` in place, with batch statistics
+    /// in training and the running ones otherwise, then halves the log-variance back into
+    /// `log_sigma`.
+    fn head_bn_forward(&self, rows: usize, ws: &mut Workspace, training: bool) {
+        let k = self.config.num_topics;
+        let start = self.head_running_start();
+        ws.head_ones.resize(k, 1.0);
+        ws.head_zeros.resize(k, 0.0);
+        for ls in &mut ws.log_sigma[..rows * k] {
+            *ls *= 2.0;
+        }
+        for (h, out) in [&mut ws.mu, &mut ws.log_sigma].into_iter().enumerate() {
+            let out = &mut out[..rows * k];
+            if training {
+                ws.head_pre.clear();
+                ws.head_pre.extend_from_slice(out);
+                ws.head_xhat[h].resize(rows * k, 0.0);
+                batchnorm::forward_train(
+                    &ws.head_pre,
+                    k,
+                    &ws.head_ones,
+                    &ws.head_zeros,
+                    &mut ws.head_xhat[h][..rows * k],
+                    out,
+                    &mut ws.head_stats[h],
+                    &mut ws.acc,
+                );
+            } else {
+                let mean = &self.running.tensors[start + 2 * h].data;
+                let var = &self.running.tensors[start + 2 * h + 1].data;
+                batchnorm::forward_infer(out, k, &ws.head_ones, &ws.head_zeros, mean, var);
+            }
+        }
+        for ls in &mut ws.log_sigma[..rows * k] {
+            *ls *= 0.5;
+        }
+    }
+
+    /// Takes `ws.grad_mu` and `ws.grad_log_sigma` back through the heads' normalisation.
+    fn head_bn_backward(&self, rows: usize, ws: &mut Workspace) {
+        let k = self.config.num_topics;
+        // log_sigma = xhat / 2, so the normalised log-variance gets half the gradient.
+        for g in &mut ws.grad_log_sigma[..rows * k] {
+            *g *= 0.5;
+        }
+        ws.head_unused.resize(2 * k, 0.0);
+        let (gamma_grad, beta_grad) = ws.head_unused.split_at_mut(k);
+        for (h, grad) in [&mut ws.grad_mu, &mut ws.grad_log_sigma]
+            .into_iter()
+            .enumerate()
+        {
+            batchnorm::backward(
+                &mut grad[..rows * k],
+                k,
+                &ws.head_xhat[h][..rows * k],
+                &ws.head_ones,
+                &ws.head_stats[h],
+                gamma_grad,
+                beta_grad,
+                &mut ws.acc,
+            );
+        }
+        // The normalised value is the log-variance 2 a of the head's output a.
+        for g in &mut ws.grad_log_sigma[..rows * k] {
+            *g *= 2.0;
+        }
+    }
+}
+
+/// Runs [`decoder_row`] over every document of `logits` (B x V, without bias on entry), in
+/// parallel tasks of [`DECODER_ROWS_PER_TASK`] rows.
+fn decoder_rows(
+    batch: &SparseRows,
+    bias: &[f32],
+    logits: &mut [f32],
+    row_recons: &mut [f64],
+    row_scale: &mut [f32],
+) {
+    let v = bias.len();
+    logits
+        .par_chunks_mut(v * DECODER_ROWS_PER_TASK)
+        .zip(row_recons.par_chunks_mut(DECODER_ROWS_PER_TASK))
+        .zip(row_scale.par_chunks_mut(DECODER_ROWS_PER_TASK))
+        .enumerate()
+        .for_each(|(task, ((chunk, recons), scales))| {
+            let rows = chunk.chunks_exact_mut(v).zip(recons).zip(scales);
+            for (r, ((row, rec), scale)) in rows.enumerate() {
+                let (indices, counts) = batch.row(task * DECODER_ROWS_PER_TASK + r);
+                (*rec, *scale) = decoder_row(row, bias, indices, counts);
+            }
+        });
+}
+
+/// Turns the exponentials `exp(u - max)` in `exps` (B x V) into `weight * (N p - x)`, the
+/// gradient of `weight * recons` with respect to the logits, given the per-row scales.
+fn logit_gradient(batch: &SparseRows, exps: &mut [f32], scales: &[f32], weight: f32) {
+    let v = batch.n_cols();
+    exps.par_chunks_mut(v * DECODER_ROWS_PER_TASK)
+        .zip(scales.par_chunks(DECODER_ROWS_PER_TASK))
+        .enumerate()
+        .for_each(|(task, (chunk, scales))| {
+            for (r, (row, &scale)) in chunk.chunks_exact_mut(v).zip(scales).enumerate() {
+                let scale = scale * weight;
+                for x in row.iter_mut() {
+                    *x *= scale;
+                }
+                let (indices, counts) = batch.row(task * DECODER_ROWS_PER_TASK + r);
+                for (&c, &x) in indices.iter().zip(counts) {
+                    row[c as usize] -= x * weight;
+                }
+            }
+        });
 }
 
 simd_fn! {
