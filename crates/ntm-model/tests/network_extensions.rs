@@ -295,8 +295,12 @@ fn head_batch_norm_uses_running_statistics_at_inference() {
         net.train_step(&batch, &eps, &mut grads, &mut ws).unwrap();
     }
     let n = net.running.tensors.len();
-    for t in n - 4..n {
-        assert_ne!(net.running.tensors[t], before.tensors[t], "{}", names[t]);
+    for ((now, then), name) in net.running.tensors[n - 4..]
+        .iter()
+        .zip(&before.tensors[n - 4..])
+        .zip(&names[n - 4..])
+    {
+        assert_ne!(now, then, "{name}");
     }
 
     // In training, mu is normalised over the batch: each topic's mean over the documents is 0.
