@@ -59,6 +59,14 @@
 //!   product-of-experts decoder as in ProdLDA). Its running statistics are
 //!   `decoder.bn.running_mean` and `decoder.bn.running_var` (`[V]`), after the encoder's in
 //!   [`Network::running`];
+//! - `plain_decoder_share = s` (with `decoder_batch_norm`, for a decoder anneal): the
+//!   reconstruction term becomes `(1 - s) recons_bn + s recons_plain`, where `recons_plain` uses
+//!   the plain decoder `u = W_d theta + b_d` with the same weights. At `s = 1` the passes are the
+//!   plain decoder's alone and the decoder's running statistics go unused;
+//! - `head_batch_norm`: `mu = BN(h W_mu + b_mu)` and `2 log_sigma = BN(h W_sigma + b_sigma)`,
+//!   normalisations without a learned scale or shift; the second head's output is read as the
+//!   log-variance. Their running statistics `mu.bn.*` and `log_sigma.bn.*` (`[K]`) come after
+//!   the encoder's in [`Network::running`] and before the decoder's;
 //! - `theta_dropout = p > 0`: at training time each topic proportion is kept with probability
 //!   `1 - p` and scaled by `1 / (1 - p)`. The caller passes the uniforms that decide it
 //!   ([`StepOptions::dropout_uniforms`]). Inference never drops.
@@ -246,8 +254,8 @@ pub struct Extensions {
     pub decoder_batch_norm: bool,
     /// Dropout probability on the topic proportions at training time; 0 disables it.
     pub theta_dropout: f32,
-    /// Whether `mu` and the log-variance `2 log_sigma` are batch-normalised without a learned
-    /// scale or shift.
+    /// Whether `mu` and the log-variance are batch-normalised without a learned scale or shift.
+    /// The `log_sigma` head's affine output is then read as the log-variance `2 log_sigma`.
     pub head_batch_norm: bool,
     /// With `decoder_batch_norm`: the weight `s` in `[0, 1]` of the plain decoder's loss in the
     /// training objective `(1 - s) recons_bn + s recons_plain`. 0 trains and scores the

@@ -971,17 +971,14 @@ impl Network {
         }
     }
 
-    /// Normalises `ws.mu` and the log-variance `2 ws.log_sigma` in place, with batch statistics
-    /// in training and the running ones otherwise, then halves the log-variance back into
-    /// `log_sigma`.
+    /// Normalises `ws.mu` and the `log_sigma` head's affine output in place, with batch
+    /// statistics in training and the running ones otherwise. The normalised second head is the
+    /// log-variance, so `log_sigma` is half of it.
     fn head_bn_forward(&self, rows: usize, ws: &mut Workspace, training: bool) {
         let k = self.config.num_topics;
         let start = self.head_running_start();
         ws.head_ones.resize(k, 1.0);
         ws.head_zeros.resize(k, 0.0);
-        for ls in &mut ws.log_sigma[..rows * k] {
-            *ls *= 2.0;
-        }
         for (h, out) in [&mut ws.mu, &mut ws.log_sigma].into_iter().enumerate() {
             let out = &mut out[..rows * k];
             if training {
@@ -1012,7 +1009,7 @@ impl Network {
     /// Takes `ws.grad_mu` and `ws.grad_log_sigma` back through the heads' normalisation.
     fn head_bn_backward(&self, rows: usize, ws: &mut Workspace) {
         let k = self.config.num_topics;
-        // log_sigma = xhat / 2, so the normalised log-variance gets half the gradient.
+        // log_sigma = xhat / 2: the normalised log-variance gets half of log_sigma's gradient.
         for g in &mut ws.grad_log_sigma[..rows * k] {
             *g *= 0.5;
         }
@@ -1032,10 +1029,6 @@ impl Network {
                 beta_grad,
                 &mut ws.acc,
             );
-        }
-        // The normalised value is the log-variance 2 a of the head's output a.
-        for g in &mut ws.grad_log_sigma[..rows * k] {
-            *g *= 2.0;
         }
     }
 }
