@@ -1,5 +1,5 @@
 //! `ntm train --preset quality`: the preset's keys reach the model, flags override them, and the
-//! trained model with decoder batch norm loads again for evaluation.
+//! trained model with its batch norms and decoder anneal loads again for evaluation.
 
 mod common;
 
@@ -57,6 +57,16 @@ fn preset_quality_trains_a_loadable_model() {
         configuration.contains("'preset': 'quality'"),
         "{configuration}"
     );
+    // The preset's anneal follows the run's length, here the 5 epochs of the command line.
+    for pair in [
+        "'head_batch_norm': 'true'",
+        "'decoder_batch_norm_anneal_epochs': '5'",
+        "'optimizer': 'adam'",
+        "'adam_beta1': '0.99'",
+        "'epochs': '5'",
+    ] {
+        assert!(configuration.contains(pair), "{pair} in {configuration}");
+    }
 
     let model = output.join("model.tar.gz");
     let metadata: serde_json::Value =
@@ -64,6 +74,11 @@ fn preset_quality_trains_a_loadable_model() {
     assert_eq!(metadata["network"]["decoder_batch_norm"], true);
     assert_eq!(metadata["hyperparameters"]["preset"], "quality");
     assert!(metadata["tensors"]["decoder.bn.running_var"].is_array());
+    assert!(metadata["tensors"]["log_sigma.bn.running_var"].is_array());
+    assert_eq!(metadata["network"]["head_batch_norm"], true);
+    // The anneal ended with the last epoch: the saved model is the plain decoder.
+    assert_eq!(metadata["network"]["plain_decoder_share"], 1.0);
+    assert_eq!(metadata["best_epoch"], 5);
 
     let reference = root.path().join("data").join("train");
     let evaluate = ntm(
@@ -80,7 +95,7 @@ fn preset_quality_trains_a_loadable_model() {
     evaluate.assert_success();
     let report: serde_json::Value =
         serde_json::from_slice(&evaluate.stdout).expect("evaluate --json prints JSON");
-    // Perplexity runs the decoder in inference mode, with the stored running statistics.
+    // Perplexity runs the network in inference mode, with the heads' stored running statistics.
     let perplexity = report["perplexity"]["value"].as_f64().expect("perplexity");
     assert!(perplexity.is_finite(), "{report}");
     assert!(perplexity > 1.0, "{report}");
@@ -103,6 +118,8 @@ fn flags_override_the_preset() {
         serde_json::from_slice(&tar_member(&output.join("model.tar.gz"), "model.json"))
             .expect("model.json");
     assert!(metadata["network"].get("decoder_batch_norm").is_none());
+    assert!(metadata["network"].get("plain_decoder_share").is_none());
+    assert_eq!(metadata["network"]["head_batch_norm"], true);
 }
 
 #[test]

@@ -148,6 +148,9 @@ fn explicit_keys_override_preset() {
     for (key, value) in Preset::Quality.values() {
         let mut single = builder();
         single.set(key, value).unwrap();
+        if *key == "decoder_batch_norm_anneal_epochs" {
+            single.set("decoder_batch_norm", "true").unwrap();
+        }
         let expected = single.check().unwrap().to_string_map()[*key].clone();
         assert_eq!(hp.to_string_map()[*key], expected, "{key}");
     }
@@ -165,6 +168,20 @@ fn explicit_keys_override_preset() {
     b.set("preset", "quality").unwrap();
     b.set("decoder_batch_norm", "False").unwrap();
     assert!(!b.check().unwrap().decoder_batch_norm);
+
+    // The preset's anneal spans the run: it follows `epochs` unless set explicitly, and it goes
+    // away with the decoder batch norm instead of failing the check.
+    let mut b = builder();
+    b.set("preset", "quality").unwrap().set("epochs", "40").unwrap();
+    assert_eq!(b.check().unwrap().decoder_batch_norm_anneal_epochs, 40);
+    b.set("decoder_batch_norm_anneal_epochs", "10").unwrap();
+    assert_eq!(b.check().unwrap().decoder_batch_norm_anneal_epochs, 10);
+    let mut b = builder();
+    b.set("preset", "quality").unwrap();
+    b.set("decoder_batch_norm", "false").unwrap();
+    let hp = b.check().unwrap();
+    assert_eq!(hp.decoder_batch_norm_anneal_epochs, 0);
+    assert!(hp.head_batch_norm);
 
     // The preset `none` changes nothing.
     let mut b = builder();
