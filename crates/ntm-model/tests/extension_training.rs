@@ -344,7 +344,7 @@ fn decoder_anneal_ends_on_the_plain_decoder() {
 }
 
 #[test]
-fn run_shorter_than_the_anneal_keeps_its_last_epoch() {
+fn short_run_keeps_last_anneal_epoch() {
     let rows = block_corpus(160);
     let outcome = run(&anneal_config(3, 4), &rows);
     assert_eq!(outcome.history.len(), 3);

@@ -201,7 +201,7 @@ fn step(network: &Network, batch: &SparseRows, eps: &[f32]) -> (f64, Vec<Vec<f32
 }
 
 #[test]
-fn decoder_shares_zero_and_one_are_the_single_decoders() {
+fn decoder_share_endpoints_match_single_decoders() {
     let mut rng = ChaCha8Rng::seed_from_u64(21);
     let with_bn = network(
         Extensions {
