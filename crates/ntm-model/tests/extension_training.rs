@@ -172,7 +172,10 @@ fn explicit_keys_override_preset() {
     // The preset's anneal spans the run: it follows `epochs` unless set explicitly, and it goes
     // away with the decoder batch norm instead of failing the check.
     let mut b = builder();
-    b.set("preset", "quality").unwrap().set("epochs", "40").unwrap();
+    b.set("preset", "quality")
+        .unwrap()
+        .set("epochs", "40")
+        .unwrap();
     assert_eq!(b.check().unwrap().decoder_batch_norm_anneal_epochs, 40);
     b.set("decoder_batch_norm_anneal_epochs", "10").unwrap();
     assert_eq!(b.check().unwrap().decoder_batch_norm_anneal_epochs, 10);
