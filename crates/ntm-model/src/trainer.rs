@@ -68,8 +68,8 @@ pub struct TrainConfig {
     /// Epochs over which the KL weight rises linearly to 1 (`epoch / kl_warmup_epochs`);
     /// 0 trains with weight 1 throughout.
     pub kl_warmup_epochs: usize,
-    /// Epochs over which the weight of the plain decoder rises linearly from 0 to 1
-    /// (`(epoch - 1) / decoder_batch_norm_anneal_epochs`, see
+    /// Epochs over which the weight of the plain decoder rises linearly to 1
+    /// (`min(1, epoch / decoder_batch_norm_anneal_epochs)`, see
     /// [`Extensions::plain_decoder_share`]); 0 keeps the batch-normalised decoder.
     pub decoder_batch_norm_anneal_epochs: usize,
 }
