@@ -113,8 +113,8 @@ pub struct OptimizerConfig {
     pub clip_gradient: f32,
     /// L2 weight decay `λ`, applied only to tensors whose `decay` flag is set.
     pub weight_decay: f32,
-    /// Adam's decay rate `β1` of the first moment, kept in `f64` as MXNet's Python side holds
-    /// it ([`ADAM_BETA1`] by default); only Adam reads it.
+    /// Adam's decay rate `β1` of the first moment ([`ADAM_BETA1`] by default), read only by Adam.
+    /// It is an `f64` because MXNet computes the bias correction with the Python float.
     pub adam_beta1: f64,
 }
 

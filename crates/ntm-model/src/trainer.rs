@@ -415,7 +415,8 @@ pub fn train_with(
                 value: current,
             });
         }
-        // Before the anneal ends, the latest epoch stands in as the best one.
+        // Before the anneal ends, the latest epoch counts as the best one, since losses of
+        // different mixes are not comparable.
         let settled = epoch >= anneal;
         let decision = settled.then(|| early_stopping.observe(current));
         for line in decision
