@@ -188,6 +188,123 @@ macro_rules! simd_fn {
 }
 pub(crate) use simd_fn;
 
+/// Writes the transpose of the `rows x cols` matrix `src` (row stride `src_stride`) into `dst`
+/// (row stride `dst_stride`): `dst[c * dst_stride + r] = src[r * src_stride + c]`.
+///
+/// A plain copy, so every instruction tier gives the same bits. With AVX it moves 8 x 8 tiles
+/// through registers instead of storing one strided value at a time.
+///
+/// # Panics
+/// Panics when either buffer is too short for its shape and stride.
+pub(crate) fn transpose(
+    src: &[f32],
+    rows: usize,
+    cols: usize,
+    src_stride: usize,
+    dst: &mut [f32],
+    dst_stride: usize,
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(
+        src_stride >= cols && dst_stride >= rows,
+        "transpose strides too small"
+    );
+    assert!(
+        src.len() >= (rows - 1) * src_stride + cols,
+        "transpose source too short"
+    );
+    assert!(
+        dst.len() >= (cols - 1) * dst_stride + rows,
+        "transpose destination too short"
+    );
+    let (full_rows, full_cols) = (rows / 8 * 8, cols / 8 * 8);
+    let mut tiled = false;
+    #[cfg(target_arch = "x86_64")]
+    if tier_allowed(Tier::Avx2) && std::arch::is_x86_feature_detected!("avx") {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU has AVX (checked above), and the asserts above keep every 8-wide
+        // load of rows `r..r + 8` and every 8-wide store of columns `c..c + 8` in bounds, since
+        // `r + 8 <= rows` and `c + 8 <= cols`.
+        unsafe {
+            transpose_tiles_avx(src, src_stride, dst, dst_stride, full_rows, full_cols);
+        }
+        tiled = true;
+    }
+    let (done_rows, done_cols) = if tiled {
+        (full_rows, full_cols)
+    } else {
+        (0, 0)
+    };
+    // Whatever the tiles left: the bottom rows, then the right-hand columns of the tiled rows.
+    for r in done_rows..rows {
+        for c in 0..cols {
+            dst[c * dst_stride + r] = src[r * src_stride + c];
+        }
+    }
+    for r in 0..done_rows {
+        for c in done_cols..cols {
+            dst[c * dst_stride + r] = src[r * src_stride + c];
+        }
+    }
+}
+
+/// Transposes the top-left `rows x cols` block (both multiples of 8) in 8 x 8 tiles.
+///
+/// # Safety
+/// The CPU must support AVX, and the block must lie inside both buffers as described in
+/// [`transpose`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[allow(unsafe_code)]
+unsafe fn transpose_tiles_avx(
+    src: &[f32],
+    src_stride: usize,
+    dst: &mut [f32],
+    dst_stride: usize,
+    rows: usize,
+    cols: usize,
+) {
+    use std::arch::x86_64::*;
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    for c in (0..cols).step_by(8) {
+        for r in (0..rows).step_by(8) {
+            // SAFETY (for the whole block): rows r..r + 8 and columns c..c + 8 are in bounds.
+            unsafe {
+                let row = |i: usize| _mm256_loadu_ps(s.add((r + i) * src_stride + c));
+                let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+                let (r4, r5, r6, r7) = (row(4), row(5), row(6), row(7));
+                let t0 = _mm256_unpacklo_ps(r0, r1);
+                let t1 = _mm256_unpackhi_ps(r0, r1);
+                let t2 = _mm256_unpacklo_ps(r2, r3);
+                let t3 = _mm256_unpackhi_ps(r2, r3);
+                let t4 = _mm256_unpacklo_ps(r4, r5);
+                let t5 = _mm256_unpackhi_ps(r4, r5);
+                let t6 = _mm256_unpacklo_ps(r6, r7);
+                let t7 = _mm256_unpackhi_ps(r6, r7);
+                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                let out = |i: usize| d.add((c + i) * dst_stride + r);
+                _mm256_storeu_ps(out(0), _mm256_permute2f128_ps::<0x20>(u0, u4));
+                _mm256_storeu_ps(out(1), _mm256_permute2f128_ps::<0x20>(u1, u5));
+                _mm256_storeu_ps(out(2), _mm256_permute2f128_ps::<0x20>(u2, u6));
+                _mm256_storeu_ps(out(3), _mm256_permute2f128_ps::<0x20>(u3, u7));
+                _mm256_storeu_ps(out(4), _mm256_permute2f128_ps::<0x31>(u0, u4));
+                _mm256_storeu_ps(out(5), _mm256_permute2f128_ps::<0x31>(u1, u5));
+                _mm256_storeu_ps(out(6), _mm256_permute2f128_ps::<0x31>(u2, u6));
+                _mm256_storeu_ps(out(7), _mm256_permute2f128_ps::<0x31>(u3, u7));
+            }
+        }
+    }
+}
+
 /// A read-only matrix view with arbitrary row and column strides (in elements).
 #[derive(Clone, Copy)]
 pub(crate) struct MatRef<'a> {
@@ -294,8 +411,12 @@ pub(crate) fn matmul(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, accumula
                 let start = block * per_thread;
                 let len = out.len() / n;
                 let block = lhs.row_block(start, len);
-                gemm_with(out, block, rhs, accumulate, gemm::Parallelism::None);
+                serial_product(out, block, rhs, accumulate);
             });
+    } else if k <= SPLIT_MAX_INNER || threads == 1 && SERIAL.get() {
+        // Products that every thread count computes on one thread per row block (see the
+        // branch above), or inside a shard: the same kernel at any thread count.
+        serial_product(dst, lhs, rhs, accumulate);
     } else {
         let parallelism = if threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
             gemm::Parallelism::Rayon(threads)
@@ -303,6 +424,184 @@ pub(crate) fn matmul(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, accumula
             gemm::Parallelism::None
         };
         gemm_with(dst, lhs, rhs, accumulate, parallelism);
+    }
+}
+
+/// Computes a product checked by [`matmul`] on the calling thread: with the AVX-512 kernel
+/// [`outer_product_avx512`] when the CPU has it, with `gemm` otherwise.
+fn serial_product(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, accumulate: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if tier_allowed(Tier::Avx512)
+        && std::arch::is_x86_feature_detected!("avx512f")
+        && (rhs.col_stride == 1 || rhs.row_stride == 1)
+    {
+        let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+        let run = |dst: &mut [f32], b: &[f32], ldb: usize| {
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU has AVX-512F (checked above); `matmul` checked that `lhs` reads
+            // stay in its buffer and that `dst` holds `m x n` values, and `b` holds `k` rows of
+            // `n` values at stride `ldb >= n`.
+            unsafe {
+                outer_product_avx512(dst, lhs, b, ldb, m, k, n, accumulate);
+            }
+        };
+        if rhs.col_stride == 1 {
+            let needed = (k - 1) * rhs.row_stride + n;
+            run(dst, &rhs.data[..needed], rhs.row_stride);
+        } else {
+            // A transposed view: copy it into row-major order first.
+            RHS_SCRATCH.with_borrow_mut(|scratch| {
+                scratch.resize(k * n, 0.0);
+                transpose(rhs.data, n, k, rhs.col_stride, scratch, n);
+                run(dst, scratch, n);
+            });
+        }
+        return;
+    }
+    gemm_with(dst, lhs, rhs, accumulate, gemm::Parallelism::None);
+}
+
+thread_local! {
+    /// Row-major copy of a transposed right-hand side for [`serial_product`].
+    static RHS_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Rows of the output tile of [`outer_product_avx512`].
+const TILE_ROWS: usize = 6;
+/// Columns of its output tile: four 16-lane vectors, so the tile takes 24 registers.
+const TILE_COLS: usize = 64;
+/// Inner-dimension block: a `TILE_DEPTH x TILE_COLS` panel of the right-hand side (64 KiB)
+/// stays in the second-level cache while every row tile reads it.
+const TILE_DEPTH: usize = 256;
+
+/// Computes `dst = lhs * b` (or `dst += lhs * b` when `accumulate`) for a row-major `k x n`
+/// right-hand side `b` with row stride `ldb`, from outer products of `lhs` values and rows of
+/// `b` in 6 x 64 register tiles. Nothing is packed: each value of `lhs` is broadcast in place.
+///
+/// Every output element is `sum_p lhs[i][p] * b[p][j]` with one fused multiply-add per term, in
+/// order of `p`, whatever the tiling.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `dst` must hold `m * n` values, `b` must hold `k` rows of `n`
+/// values at stride `ldb`, and every `lhs` element of the `m x k` view must lie in its buffer.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(unsafe_code, clippy::too_many_arguments)]
+unsafe fn outer_product_avx512(
+    dst: &mut [f32],
+    lhs: MatRef<'_>,
+    b: &[f32],
+    ldb: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(dst.len() >= m * n && b.len() >= (k - 1) * ldb + n);
+    let (a, c, bp) = (lhs.data.as_ptr(), dst.as_mut_ptr(), b.as_ptr());
+    let (ars, acs) = (lhs.row_stride, lhs.col_stride);
+    for col in (0..n).step_by(TILE_COLS) {
+        let width = (n - col).min(TILE_COLS);
+        let masks: [__mmask16; 4] = std::array::from_fn(|j| {
+            let lanes = width.saturating_sub(16 * j).min(16);
+            ((1u32 << lanes) - 1) as __mmask16
+        });
+        for depth in (0..k).step_by(TILE_DEPTH) {
+            let depth_end = (depth + TILE_DEPTH).min(k);
+            let load_c = accumulate || depth > 0;
+            for row in (0..m).step_by(TILE_ROWS) {
+                let tile = Tile {
+                    a: a.wrapping_add(row * ars),
+                    ars,
+                    acs,
+                    b: bp.wrapping_add(col),
+                    ldb,
+                    c: c.wrapping_add(row * n + col),
+                    ldc: n,
+                    depth: depth..depth_end,
+                    masks,
+                    load_c,
+                };
+                // SAFETY: the tile covers rows row..row + rows < m, the columns under `masks`
+                // (below n) and inner indices below k, all inside the buffers.
+                unsafe {
+                    match (m - row).min(TILE_ROWS) {
+                        6 => tile.run::<6>(),
+                        5 => tile.run::<5>(),
+                        4 => tile.run::<4>(),
+                        3 => tile.run::<3>(),
+                        2 => tile.run::<2>(),
+                        _ => tile.run::<1>(),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One register tile of [`outer_product_avx512`]: pointers to its first `lhs` value, `b` value
+/// and output value, with their strides.
+#[cfg(target_arch = "x86_64")]
+struct Tile {
+    a: *const f32,
+    ars: usize,
+    acs: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    depth: std::ops::Range<usize>,
+    masks: [std::arch::x86_64::__mmask16; 4],
+    load_c: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Tile {
+    /// Computes `R` output rows of the tile over its inner-dimension block.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, and the tile's `R` rows, masked columns and inner block
+    /// must lie inside the buffers the pointers come from.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    #[allow(unsafe_code)]
+    unsafe fn run<const R: usize>(&self) {
+        use std::arch::x86_64::*;
+        let m = self.masks;
+        // SAFETY: guaranteed by the caller, as stated above.
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); 4]; R];
+            if self.load_c {
+                for (r, acc_row) in acc.iter_mut().enumerate() {
+                    let out = self.c.add(r * self.ldc);
+                    for (j, v) in acc_row.iter_mut().enumerate() {
+                        *v = _mm512_maskz_loadu_ps(m[j], out.add(16 * j));
+                    }
+                }
+            }
+            for p in self.depth.clone() {
+                let brow = self.b.add(p * self.ldb);
+                let b0 = _mm512_maskz_loadu_ps(m[0], brow);
+                let b1 = _mm512_maskz_loadu_ps(m[1], brow.add(16));
+                let b2 = _mm512_maskz_loadu_ps(m[2], brow.add(32));
+                let b3 = _mm512_maskz_loadu_ps(m[3], brow.add(48));
+                let lhs_col = self.a.add(p * self.acs);
+                for (r, acc_row) in acc.iter_mut().enumerate() {
+                    let x = _mm512_set1_ps(*lhs_col.add(r * self.ars));
+                    acc_row[0] = _mm512_fmadd_ps(x, b0, acc_row[0]);
+                    acc_row[1] = _mm512_fmadd_ps(x, b1, acc_row[1]);
+                    acc_row[2] = _mm512_fmadd_ps(x, b2, acc_row[2]);
+                    acc_row[3] = _mm512_fmadd_ps(x, b3, acc_row[3]);
+                }
+            }
+            for (r, acc_row) in acc.iter().enumerate() {
+                let out = self.c.add(r * self.ldc);
+                for (j, &v) in acc_row.iter().enumerate() {
+                    _mm512_mask_storeu_ps(out.add(16 * j), m[j], v);
+                }
+            }
+        }
     }
 }
 
@@ -388,6 +687,107 @@ mod tests {
             worst = worst.max(rel);
         }
         assert!(worst < 1e-6, "worst relative error {worst}");
+    }
+
+    /// `lhs * rhs` in f64 for row-major or transposed views.
+    fn reference_product(lhs: MatRef<'_>, rhs: MatRef<'_>) -> Vec<f64> {
+        let at = |v: MatRef<'_>, r: usize, c: usize| {
+            f64::from(v.data[r * v.row_stride + c * v.col_stride])
+        };
+        let mut out = vec![0.0; lhs.rows * rhs.cols];
+        for i in 0..lhs.rows {
+            for j in 0..rhs.cols {
+                out[i * rhs.cols + j] = (0..lhs.cols).map(|p| at(lhs, i, p) * at(rhs, p, j)).sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn products_match_the_definition_on_every_tier() {
+        // Shapes cover partial register tiles (rows not a multiple of 6, columns not a multiple
+        // of 64), several inner-dimension blocks, transposed views and accumulation.
+        let shapes = [
+            (1, 1, 1),
+            (7, 3, 17),
+            (13, 50, 200),
+            (6, 600, 64),
+            (20, 257, 51),
+            (128, 40, 100),
+        ];
+        for &(m, k, n) in &shapes {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 64.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 32.0)
+                .collect();
+            let start: Vec<f32> = (0..m * n).map(|i| (i % 7) as f32 - 3.0).collect();
+            let views = [
+                (MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n)),
+                (
+                    MatRef::row_major(&a, k, m).t(),
+                    MatRef::row_major(&b, n, k).t(),
+                ),
+            ];
+            for (lhs, rhs) in views {
+                let expected = reference_product(lhs, rhs);
+                for limit in [Tier::Portable, Tier::Avx2, Tier::Avx512] {
+                    for accumulate in [false, true] {
+                        let mut dst = start.clone();
+                        with_tier_limit(limit, || {
+                            serial(|| matmul(&mut dst, lhs, rhs, accumulate))
+                        });
+                        for (i, (&got, &want)) in dst.iter().zip(&expected).enumerate() {
+                            let want = want + if accumulate { f64::from(start[i]) } else { 0.0 };
+                            let tolerance = 1e-5 * (k as f64).sqrt() * want.abs().max(1.0);
+                            assert!(
+                                (f64::from(got) - want).abs() <= tolerance,
+                                "{m}x{k}x{n} on {limit:?} (accumulate {accumulate}) at {i}: {got} against {want}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transpose_matches_the_definition_on_every_tier() {
+        // Shapes with and without whole 8 x 8 tiles, and strides wider than the rows.
+        for &(rows, cols, src_stride, dst_stride) in &[
+            (51, 203, 211, 50 + 9),
+            (8, 8, 8, 8),
+            (3, 17, 17, 3),
+            (16, 5, 7, 16),
+            (0, 4, 4, 1),
+        ] {
+            let src: Vec<f32> = (0..rows.max(1) * src_stride)
+                .map(|i| i as f32 * 0.5 - 7.0)
+                .collect();
+            for limit in [Tier::Portable, Tier::Avx2, Tier::Avx512] {
+                let mut dst = vec![f32::NAN; cols * dst_stride + rows];
+                with_tier_limit(limit, || {
+                    transpose(&src, rows, cols, src_stride, &mut dst, dst_stride);
+                });
+                for r in 0..rows {
+                    for c in 0..cols {
+                        assert_eq!(
+                            dst[c * dst_stride + r].to_bits(),
+                            src[r * src_stride + c].to_bits(),
+                            "{rows}x{cols} at ({r}, {c}) on {limit:?}"
+                        );
+                    }
+                }
+                // Padding between destination rows is left alone.
+                if dst_stride > rows && cols > 0 {
+                    assert!(
+                        dst[rows].is_nan(),
+                        "{rows}x{cols} wrote past a row on {limit:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

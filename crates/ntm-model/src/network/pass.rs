@@ -728,12 +728,13 @@ impl Network {
             self.decoder_bn_backward(batch, grads, ws);
         }
         let g = &mut grads.tensors;
-        let exps = MatRef::row_major(&ws.logits[..rows * v], rows, v);
         if !self.extensions.decoder_bn_active() {
             // Decoder, with the logit gradient G = S E - X (S the diagonal of row scales, E the
-            // exponentials, X the counts): dW_d = G^T theta = E^T (S theta) - X^T theta,
-            // db_d = column sums of G = E^T s - column sums of X, g_theta = G W_d = S (E W_d) - X W_d.
-            // One product gives both dense parts, and E is read twice instead of being rewritten.
+            // exponentials, X the counts). The counts are folded into E first, E' = E - S^-1 X,
+            // which touches only the non-zeros, so that G = S E' and each gradient is one dense
+            // product: dW_d = E'^T (S theta), db_d = E'^T s, g_theta = S (E' W_d).
+            fold_counts(batch, &mut ws.logits[..rows * v], &ws.row_scale[..rows]);
+            let exps = MatRef::row_major(&ws.logits[..rows * v], rows, v);
             ws.theta_scaled.resize(rows * (k + 1), 0.0);
             let scaled_rows = ws.theta_scaled.chunks_exact_mut(k + 1);
             for ((out, th), &scale) in scaled_rows.zip(ws.theta.chunks_exact(k)).zip(&ws.row_scale)
@@ -757,13 +758,10 @@ impl Network {
                 } else {
                     (&mut hi[0].data, &mut lo[index.decoder_bias].data)
                 };
-                subtract_counts(
-                    batch,
-                    &ws.theta[..rows * k],
-                    &ws.decoder_grad[..v * (k + 1)],
-                    weight_grad,
-                    bias_grad,
-                );
+                // The first K rows of the product are dW_d^T, the last is db_d.
+                let dense = &ws.decoder_grad[..v * (k + 1)];
+                kernels::transpose(dense, k, v, v, weight_grad, k);
+                bias_grad.copy_from_slice(&dense[k * v..]);
             }
             let decoder = &p[index.decoder_weight].data;
             matmul(
@@ -772,12 +770,14 @@ impl Network {
                 MatRef::row_major(decoder, v, k),
                 false,
             );
-            scale_theta_grad(
-                batch,
-                decoder,
-                &ws.row_scale[..rows],
-                &mut ws.grad_theta[..rows * k],
-            );
+            for (gt, &scale) in ws.grad_theta[..rows * k]
+                .chunks_exact_mut(k)
+                .zip(&ws.row_scale)
+            {
+                for g in gt {
+                    *g *= scale;
+                }
+            }
         }
         if dropout {
             for (gt, &keep) in ws.grad_theta[..rows * k].iter_mut().zip(&ws.keep) {
@@ -1180,74 +1180,15 @@ fn decoder_row(
 }
 }
 
-/// Words per block of the transposing copy in [`subtract_counts`]: a block of the V x K
-/// destination stays in the first-level cache while the K + 1 source rows are read.
-const TRANSPOSE_BLOCK: usize = 64;
-
-/// Completes the decoder gradients from the dense product `dense` ((K + 1) x V, see
-/// `Workspace::decoder_grad`). Transposes its first K rows into `weight_grad` (V x K) and copies
-/// its last row into `bias_grad` (V). Then subtracts the count terms `X^T theta` and the column
-/// sums of `X`, document by document in order.
-fn subtract_counts(
-    batch: &SparseRows,
-    theta: &[f32],
-    dense: &[f32],
-    weight_grad: &mut [f32],
-    bias_grad: &mut [f32],
-) {
-    let k = theta.len() / batch.n_rows().max(1);
-    let v = bias_grad.len();
-    for start in (0..v).step_by(TRANSPOSE_BLOCK) {
-        let end = (start + TRANSPOSE_BLOCK).min(v);
-        for (j, source) in dense.chunks_exact(v).take(k).enumerate() {
-            for (word, &d) in (start..end).zip(&source[start..end]) {
-                weight_grad[word * k + j] = d;
-            }
-        }
-    }
-    bias_grad.copy_from_slice(&dense[k * v..(k + 1) * v]);
-    subtract_count_rows(batch, theta, weight_grad, bias_grad, k);
-}
-
-simd_fn! {
-    /// Subtracts `x * theta_r` from row `c` of `weight_grad` and `x` from `bias_grad[c]` for every
-    /// count `x` of word `c` in document `r`, in document order.
-    fn subtract_count_rows(
-        batch: &SparseRows,
-        theta: &[f32],
-        weight_grad: &mut [f32],
-        bias_grad: &mut [f32],
-        k: usize,
-    ) {
-        for (r, th) in theta.chunks_exact(k).enumerate() {
-            let (indices, counts) = batch.row(r);
-            for (&c, &x) in indices.iter().zip(counts) {
-                let w = &mut weight_grad[c as usize * k..][..k];
-                for (o, &t) in w.iter_mut().zip(th) {
-                    *o -= x * t;
-                }
-                bias_grad[c as usize] -= x;
-            }
-        }
-    }
-}
-
-simd_fn! {
-    /// Turns `E W_d` in `grad_theta` (B x K) into `G W_d = S (E W_d) - X W_d`: scales row `r` by
-    /// `scales[r]` and subtracts `x * W_d[c]` for every count `x` of word `c` in document `r`.
-    fn scale_theta_grad(batch: &SparseRows, decoder: &[f32], scales: &[f32], grad_theta: &mut [f32]) {
-        let k = grad_theta.len() / scales.len().max(1);
-        for (r, (gt, &scale)) in grad_theta.chunks_exact_mut(k).zip(scales).enumerate() {
-            for o in gt.iter_mut() {
-                *o *= scale;
-            }
-            let (indices, counts) = batch.row(r);
-            for (&c, &x) in indices.iter().zip(counts) {
-                let w = &decoder[c as usize * k..][..k];
-                for (o, &wv) in gt.iter_mut().zip(w) {
-                    *o -= x * wv;
-                }
-            }
+/// Replaces the exponentials `E` (B x V) by `E - S^-1 X`: subtracts `x / scale_r` at every
+/// count `x` of document `r`, so that `scale_r * row_r` becomes the logit gradient
+/// `scale_r E_r - X_r`. Rows without words have no counts and are left alone.
+fn fold_counts(batch: &SparseRows, exps: &mut [f32], scales: &[f32]) {
+    let v = batch.n_cols();
+    for (r, (row, &scale)) in exps.chunks_exact_mut(v).zip(scales).enumerate() {
+        let (indices, counts) = batch.row(r);
+        for (&c, &x) in indices.iter().zip(counts) {
+            row[c as usize] -= x / scale;
         }
     }
 }
@@ -1344,14 +1285,45 @@ mod tests {
 
     #[test]
     fn instruction_tiers_agree_bitwise() {
+        // The AVX2 and plain copies of every loop give the same bits, and both use `gemm` for
+        // the dense products.
+        for batch_norm in [false, true] {
+            let avx2 = two_steps(Tier::Avx2, batch_norm);
+            let portable = two_steps(Tier::Portable, batch_norm);
+            let case = format!("Portable with batch_norm {batch_norm}");
+            assert_eq!(avx2.2, portable.2, "losses differ: {case}");
+            assert!(avx2.1 == portable.1, "gradients differ: {case}");
+            assert!(avx2.0 == portable.0, "parameters differ: {case}");
+        }
+    }
+
+    #[test]
+    fn avx512_products_stay_close_to_gemm() {
+        // With AVX-512 the dense products run on ntm's own kernel, which sums in its own order,
+        // so two steps agree with the AVX2 tier to rounding, not bit for bit.
         for batch_norm in [false, true] {
             let widest = two_steps(Tier::Avx512, batch_norm);
-            for limit in [Tier::Avx2, Tier::Portable] {
-                let narrower = two_steps(limit, batch_norm);
-                let case = format!("{limit:?} with batch_norm {batch_norm}");
-                assert_eq!(widest.2, narrower.2, "losses differ: {case}");
-                assert!(widest.1 == narrower.1, "gradients differ: {case}");
-                assert!(widest.0 == narrower.0, "parameters differ: {case}");
+            let avx2 = two_steps(Tier::Avx2, batch_norm);
+            for (a, b) in widest.2.iter().zip(&avx2.2) {
+                assert!((a - b).abs() <= 1e-5 * b.abs(), "loss {a} against {b}");
+            }
+            for (wide, narrow) in widest.0.params.tensors.iter().zip(&avx2.0.params.tensors) {
+                // Batch norm cancels the encoder biases, so their gradient is rounding noise,
+                // which the optimizer's normalised step turns into arbitrary small moves.
+                if batch_norm
+                    && narrow.name.starts_with("encoder.")
+                    && narrow.name.ends_with(".bias")
+                {
+                    continue;
+                }
+                let scale = narrow.data.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                for (a, b) in wide.data.iter().zip(&narrow.data) {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * scale.max(1e-3),
+                        "{} differs: {a} against {b} (batch_norm {batch_norm})",
+                        narrow.name
+                    );
+                }
             }
         }
     }

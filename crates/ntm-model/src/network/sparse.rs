@@ -74,16 +74,38 @@ pub(crate) fn forward(batch: &SparseRows, weight: &[f32], bias: &[f32], out: &mu
         });
 }
 
+/// Output columns one pass of the sparse kernels keeps in registers: four 16-lane vectors.
+const COLUMN_BLOCK: usize = 64;
+
 simd_fn! {
 fn forward_rows(batch: &SparseRows, weight: &[f32], bias: &[f32], first: usize, rows: &mut [f32]) {
     let hidden = bias.len();
     for (r, row) in rows.chunks_exact_mut(hidden).enumerate() {
-        row.copy_from_slice(bias);
         let (indices, values) = batch.row(first + r);
-        for (&c, &x) in indices.iter().zip(values) {
-            let w = &weight[c as usize * hidden..][..hidden];
-            for (o, &wv) in row.iter_mut().zip(w) {
-                *o += x * wv;
+        // Each block of output columns is summed in registers over all of the document's words,
+        // then stored once: the sum is `bias + x_1 w_1 + x_2 w_2 + ...` in word order.
+        let mut blocks = row.chunks_exact_mut(COLUMN_BLOCK);
+        let mut start = 0;
+        for out in &mut blocks {
+            let mut acc = [0.0f32; COLUMN_BLOCK];
+            acc.copy_from_slice(&bias[start..start + COLUMN_BLOCK]);
+            for (&c, &x) in indices.iter().zip(values) {
+                let w = &weight[c as usize * hidden + start..][..COLUMN_BLOCK];
+                for (a, &wv) in acc.iter_mut().zip(w) {
+                    *a += x * wv;
+                }
+            }
+            out.copy_from_slice(&acc);
+            start += COLUMN_BLOCK;
+        }
+        let out = blocks.into_remainder();
+        if !out.is_empty() {
+            out.copy_from_slice(&bias[start..]);
+            for (&c, &x) in indices.iter().zip(values) {
+                let w = &weight[c as usize * hidden + start..][..out.len()];
+                for (o, &wv) in out.iter_mut().zip(w) {
+                    *o += x * wv;
+                }
             }
         }
     }
@@ -118,14 +140,38 @@ fn weight_grad_rows(
     first: usize,
     rows: &mut [f32],
 ) {
-    rows.fill(0.0);
     for (r, row) in rows.chunks_exact_mut(hidden).enumerate() {
         let v = first + r;
-        for slot in index.starts[v]..index.starts[v + 1] {
-            let x = index.values[slot];
-            let g = &out_grad[index.docs[slot] as usize * hidden..][..hidden];
-            for (o, &gv) in row.iter_mut().zip(g) {
-                *o += x * gv;
+        let slots = index.starts[v]..index.starts[v + 1];
+        if slots.is_empty() {
+            row.fill(0.0);
+            continue;
+        }
+        // As in the forward pass, each block of columns is summed in registers, in document
+        // order starting from zero, and stored once.
+        let mut blocks = row.chunks_exact_mut(COLUMN_BLOCK);
+        let mut start = 0;
+        for out in &mut blocks {
+            let mut acc = [0.0f32; COLUMN_BLOCK];
+            for slot in slots.clone() {
+                let x = index.values[slot];
+                let g = &out_grad[index.docs[slot] as usize * hidden + start..][..COLUMN_BLOCK];
+                for (a, &gv) in acc.iter_mut().zip(g) {
+                    *a += x * gv;
+                }
+            }
+            out.copy_from_slice(&acc);
+            start += COLUMN_BLOCK;
+        }
+        let out = blocks.into_remainder();
+        if !out.is_empty() {
+            out.fill(0.0);
+            for slot in slots {
+                let x = index.values[slot];
+                let g = &out_grad[index.docs[slot] as usize * hidden + start..][..out.len()];
+                for (o, &gv) in out.iter_mut().zip(g) {
+                    *o += x * gv;
+                }
             }
         }
     }
