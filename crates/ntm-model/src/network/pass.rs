@@ -78,10 +78,13 @@ pub struct Workspace {
     row_recons: Vec<f64>,
     /// B x (K + 1): `scale * theta` with `scale` appended to each row.
     theta_scaled: Vec<f32>,
-    /// (K + 1) x V: `theta_scaled^T exp(u - max)`, the dense part of the decoder weight gradient
-    /// (transposed) with the dense part of the decoder-bias gradient as its last row. `gemm`
-    /// computes this orientation faster than `exp(u - max)^T theta_scaled`.
+    /// (K + 1) x V: `theta_scaled^T E'`, the decoder weight gradient (transposed) with the
+    /// decoder-bias gradient as its last row. The products compute this orientation faster than
+    /// `E'^T theta_scaled`.
     decoder_grad: Vec<f32>,
+    /// K x V: the decoder weight transposed once per sharded step, so that every shard's
+    /// forward product reads it row by row.
+    decoder_t: Vec<f32>,
     grad_theta: Vec<f32>,
     grad_mu: Vec<f32>,
     grad_log_sigma: Vec<f32>,
@@ -249,7 +252,7 @@ impl Network {
                 batchnorm::update_running(stats, &mut mean[start + 2 * h].data, &mut var[0].data);
             }
         }
-        let sums = self.decode(batch, eps, ws, true, uniforms);
+        let sums = self.decode(batch, eps, ws, true, uniforms, None);
         if self.extensions.decoder_bn_active() {
             let n = self.running.tensors.len();
             let (mean, var) = self.running.tensors.split_at_mut(n - 1);
@@ -319,6 +322,11 @@ impl Network {
                 };
             }
         }
+        let v = self.config.feature_dim;
+        ws.decoder_t.resize(k * v, 0.0);
+        let decoder = &self.params.tensors[self.index().decoder_weight].data;
+        kernels::transpose(decoder, v, k, k, &mut ws.decoder_t, v);
+        let decoder_t = &ws.decoder_t;
         ws.shards[..shards]
             .par_iter_mut()
             .enumerate()
@@ -328,7 +336,14 @@ impl Network {
                 let uniforms = uniforms.map(|u| &u[span]);
                 kernels::serial(|| {
                     self.encode(&shard.batch, &mut shard.ws, true);
-                    shard.sums = self.decode(&shard.batch, eps, &mut shard.ws, true, uniforms);
+                    shard.sums = self.decode(
+                        &shard.batch,
+                        eps,
+                        &mut shard.ws,
+                        true,
+                        uniforms,
+                        Some(decoder_t),
+                    );
                     self.backward(
                         &shard.batch,
                         eps,
@@ -399,7 +414,7 @@ impl Network {
             return Ok(LossSums::default());
         }
         self.encode(batch, ws, false);
-        Ok(self.decode(batch, eps, ws, false, None))
+        Ok(self.decode(batch, eps, ws, false, None, None))
     }
 
     /// Writes into `out` the topic weights `softmax(mu)` of each document in inference mode,
@@ -582,7 +597,8 @@ impl Network {
 
     /// Samples `theta`, runs the decoder and returns the loss sums. Leaves `exp(u - max)` in
     /// `ws.logits` and the per-row scales in `ws.row_scale`. `training` selects batch or
-    /// running statistics for the decoder batch norm; `uniforms` applies theta dropout.
+    /// running statistics for the decoder batch norm; `uniforms` applies theta dropout;
+    /// `decoder_t`, when given, is the decoder weight transposed to K x V.
     fn decode(
         &self,
         batch: &SparseRows,
@@ -590,6 +606,7 @@ impl Network {
         ws: &mut Workspace,
         training: bool,
         uniforms: Option<&[f32]>,
+        decoder_t: Option<&[f32]>,
     ) -> LossSums {
         let rows = batch.n_rows();
         let (k, v) = (self.config.num_topics, self.config.feature_dim);
@@ -637,7 +654,12 @@ impl Network {
         ws.logits.resize(rows * v, 0.0);
         let logits = &mut ws.logits[..rows * v];
         let theta = MatRef::row_major(&ws.theta, rows, k);
-        let decoder_t = MatRef::row_major(&p[index.decoder_weight].data, v, k).t();
+        // The decoder weight is stored V x K; the product reads it as K x V, transposed by the
+        // caller when it gives `decoder_t`.
+        let decoder_t = match decoder_t {
+            Some(t) => MatRef::row_major(t, k, v),
+            None => MatRef::row_major(&p[index.decoder_weight].data, v, k).t(),
+        };
         if self.extensions.decoder_bn_active() {
             ws.dec_pre.resize(rows * v, 0.0);
             let pre = &mut ws.dec_pre[..rows * v];
@@ -1096,18 +1118,40 @@ simd_fn! {
     }
 }
 
-/// Replaces `row` by its softmax, subtracting the maximum first.
+simd_fn! {
+/// Replaces `row` by its softmax, subtracting the maximum first. The exponentials are summed in
+/// [`LANES`] `f32` lanes, which are then added in `f64`.
 fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut lane_max = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for i in 0..LANES {
+            lane_max[i] = if c[i] > lane_max[i] { c[i] } else { lane_max[i] };
+        }
+    }
+    let mut max = lane_max.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for &x in chunks.remainder() {
+        max = max.max(x);
+    }
+    let mut lanes = [0.0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for i in 0..LANES {
+            c[i] = fast_exp(c[i] - max);
+            lanes[i] += c[i];
+        }
+    }
     let mut sum = 0.0f64;
-    for x in row.iter_mut() {
+    for x in chunks.into_remainder() {
         *x = fast_exp(*x - max);
         sum += f64::from(*x);
     }
+    sum += lanes.iter().map(|&s| f64::from(s)).sum::<f64>();
     let inv = (1.0 / sum) as f32;
     for x in row.iter_mut() {
         *x *= inv;
     }
+}
 }
 
 /// Lanes of the running maximum and sum in [`decoder_row`], wide enough for the compiler to use
