@@ -137,7 +137,7 @@ const ALLOWED_FEATURE_DIM: &str = "integer 1..1000000";
 const ALLOWED_NUM_TOPICS: &str = "integer 2..1000";
 const ALLOWED_ENCODER_LAYERS: &str =
     "'auto' or comma-separated positive integers (for example \"100,50\" or \"[100, 50]\")";
-const ALLOWED_ACTIVATION: &str = "sigmoid, tanh, relu";
+const ALLOWED_ACTIVATION: &str = "sigmoid, tanh, relu, softplus";
 const ALLOWED_MINI_BATCH_SIZE: &str = "integer 1..10000";
 const ALLOWED_EPOCHS: &str = "integer >= 1";
 const ALLOWED_OPTIMIZER: &str = "sgd, adam, adagrad, adadelta, rmsprop";
@@ -232,6 +232,8 @@ pub enum Activation {
     Tanh,
     /// `max(x, 0)`.
     Relu,
+    /// `ln(1 + exp(x))`, an ntm extension (SageMaker accepts only the three above).
+    Softplus,
 }
 
 /// Error for a string that names no [`Activation`].
@@ -245,12 +247,13 @@ pub struct ParseActivationError {
 impl FromStr for Activation {
     type Err = ParseActivationError;
 
-    /// Parses `sigmoid`, `tanh` or `relu`, ignoring ASCII case and surrounding whitespace.
+    /// Parses `sigmoid`, `tanh`, `relu` or `softplus`, ignoring ASCII case and surrounding whitespace.
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "sigmoid" => Ok(Self::Sigmoid),
             "tanh" => Ok(Self::Tanh),
             "relu" => Ok(Self::Relu),
+            "softplus" => Ok(Self::Softplus),
             _ => Err(ParseActivationError {
                 value: s.to_string(),
             }),
@@ -264,6 +267,7 @@ impl fmt::Display for Activation {
             Self::Sigmoid => "sigmoid",
             Self::Tanh => "tanh",
             Self::Relu => "relu",
+            Self::Softplus => "softplus",
         })
     }
 }

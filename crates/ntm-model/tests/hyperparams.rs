@@ -163,6 +163,19 @@ fn sdk_string_forms_are_accepted() {
         Activation::Relu
     );
     assert_eq!(
+        parse_with("encoder_layers_activation", "SoftPlus")
+            .unwrap()
+            .encoder_layers_activation,
+        Activation::Softplus
+    );
+    let err = parse_with("encoder_layers_activation", "gelu")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("gelu") && err.contains("sigmoid, tanh, relu, softplus"),
+        "{err}"
+    );
+    assert_eq!(
         parse_with("seed", "18446744073709551615").unwrap().seed,
         u64::MAX
     );

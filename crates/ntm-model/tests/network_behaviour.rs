@@ -44,7 +44,12 @@ fn normal_noise(rng: &mut impl Rng, n: usize) -> Vec<f32> {
 
 #[test]
 fn empty_and_huge_documents_stay_finite() {
-    for activation in [Activation::Sigmoid, Activation::Tanh, Activation::Relu] {
+    for activation in [
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::Softplus,
+    ] {
         for batch_norm in [false, true] {
             let mut rng = ChaCha8Rng::seed_from_u64(3);
             let mut network =

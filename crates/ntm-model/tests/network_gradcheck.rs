@@ -114,6 +114,16 @@ fn gradients_relu() {
 }
 
 #[test]
+fn gradients_softplus() {
+    check_gradients(Activation::Softplus, false);
+}
+
+#[test]
+fn gradients_softplus_batch_norm() {
+    check_gradients(Activation::Softplus, true);
+}
+
+#[test]
 fn gradients_sigmoid_batch_norm() {
     check_gradients(Activation::Sigmoid, true);
 }

@@ -68,7 +68,7 @@ pub struct TrainArgs {
     /// Encoder hidden layer widths, `auto` (3K,2K) or a list such as `100,50` [default: auto].
     #[arg(long)]
     pub encoder_layers: Option<String>,
-    /// Encoder activation: sigmoid, tanh or relu [default: sigmoid].
+    /// Encoder activation: sigmoid, tanh, relu, or softplus (an ntm extension) [default: sigmoid].
     #[arg(long)]
     pub encoder_layers_activation: Option<String>,
     /// Documents per mini-batch, 1 to 10000 [default: 256].

@@ -11,6 +11,10 @@ pub(crate) fn apply(activation: Activation, values: &mut [f32]) {
         Activation::Sigmoid => sigmoid(values),
         Activation::Tanh => values.iter_mut().for_each(|v| *v = v.tanh()),
         Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+        // max(a, 0) + ln(1 + e^-|a|) never overflows.
+        Activation::Softplus => values
+            .iter_mut()
+            .for_each(|v| *v = v.max(0.0) + (-v.abs()).exp().ln_1p()),
     }
 }
 
@@ -27,7 +31,8 @@ simd_fn! {
 
 /// Multiplies the output gradient `grad` by `act'(a)`, written in terms of the output `y = act(a)`.
 ///
-/// The ReLU derivative is 1 where `y > 0` and 0 elsewhere, including at exactly 0.
+/// The ReLU derivative is 1 where `y > 0` and 0 elsewhere, including at exactly 0. The softplus
+/// derivative is the logistic function of the input, which is `1 - e^-y` at the output `y`.
 pub(crate) fn backward(activation: Activation, outputs: &[f32], grad: &mut [f32]) {
     debug_assert_eq!(outputs.len(), grad.len());
     match activation {
@@ -42,6 +47,11 @@ pub(crate) fn backward(activation: Activation, outputs: &[f32], grad: &mut [f32]
                 if y <= 0.0 {
                     *g = 0.0;
                 }
+            }
+        }
+        Activation::Softplus => {
+            for (g, &y) in grad.iter_mut().zip(outputs) {
+                *g *= -(-y).exp_m1();
             }
         }
     }

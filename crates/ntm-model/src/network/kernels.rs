@@ -141,8 +141,8 @@ pub(crate) fn with_tier_limit<R>(limit: Tier, f: impl FnOnce() -> R) -> R {
 /// into copies with those target features, so their loops are vectorised 16 or 8 lanes wide
 /// instead of 4. The copies run the same operations in the same order, and the compiler does
 /// not fuse a separate multiply and add into one FMA, so every copy gives the same bits (a unit
-/// test of a training step checks this). Products from `gemm` still depend on whether the CPU
-/// has FMA.
+/// test of a training step checks this). Dense products are not `simd_fn` functions: they run
+/// on [`outer_product_avx512`] or on `gemm`, whose results depend on the processor.
 macro_rules! simd_fn {
     ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$attr])*
