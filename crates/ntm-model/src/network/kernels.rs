@@ -91,6 +91,41 @@ pub fn fast_exp(x: f32) -> f32 {
     }
 }
 
+/// [`fast_exp`] for inputs at most 0, such as `u - max(u)` in a softmax: the same bits there
+/// (and NaN for NaN) with fewer operations, since `2^n` needs one factor and no upper clamp.
+/// Positive inputs give wrong results.
+#[inline(always)]
+pub fn fast_exp_nonpositive(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    const ROUND_MAGIC: f32 = 12_582_912.0;
+    const LOWEST: f32 = EXP_MIN_INPUT - 1.0;
+
+    // A comparison rather than `max`, which would turn NaN into the bound.
+    let clamped = if x < LOWEST { LOWEST } else { x };
+    let shifted = clamped * LOG2_E + ROUND_MAGIC;
+    let n = shifted - ROUND_MAGIC;
+    let r = clamped - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    // n lies in [-128, 0]; below -126 the input is under EXP_MIN_INPUT and the result is 0.
+    let n_int = (shifted.to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32);
+    let scale = f32::from_bits(((n_int + 127).max(0) << 23) as u32);
+    let y = p * scale;
+    if x < EXP_MIN_INPUT {
+        0.0
+    } else {
+        y
+    }
+}
+
 /// Instruction-set tiers of the functions that [`simd_fn`] defines, from the widest down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -605,6 +640,109 @@ impl Tile {
     }
 }
 
+/// Computes `dst = a * b^T` for row-major `a` (`m x len`) and `b` (`n x len`): every output is
+/// the dot product of a row of `a` and a row of `b`, both read contiguously.
+///
+/// For a product whose output is narrower than a vector register allows to fill (such as the
+/// decoder's `B x K` topic gradient with K = 50), this keeps every lane busy where
+/// [`matmul`] would leave part of its last vector of each output row idle. Runs
+/// [`dot_products_avx512`] on a CPU with AVX-512 and [`matmul`] with a transposed view
+/// otherwise.
+///
+/// # Panics
+/// Panics when a buffer is shorter than its shape.
+pub(crate) fn matmul_rows_t(dst: &mut [f32], a: &[f32], b: &[f32], m: usize, n: usize, len: usize) {
+    assert!(
+        a.len() >= m * len && b.len() >= n * len && dst.len() >= m * n,
+        "buffer too short"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if len > 0 && tier_allowed(Tier::Avx512) && std::arch::is_x86_feature_detected!("avx512f") {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU has AVX-512F (checked above) and the assert above bounds every read
+        // and write.
+        unsafe {
+            dot_products_avx512(dst, a, b, m, n, len);
+        }
+        return;
+    }
+    matmul(
+        dst,
+        MatRef::row_major(a, m, len),
+        MatRef::row_major(b, n, len).t(),
+        false,
+    );
+}
+
+/// Output rows and columns of a [`dot_products_avx512`] tile: 16 accumulators.
+const DOT_TILE: usize = 4;
+
+/// The AVX-512 kernel of [`matmul_rows_t`]. Each of the 4 x 4 outputs of a tile sums 16-lane
+/// products along `len` in one register (the last chunk masked), then adds its lanes.
+///
+/// # Safety
+/// The CPU must support AVX-512F, and the buffers must hold the shapes given.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(unsafe_code)]
+unsafe fn dot_products_avx512(
+    dst: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    n: usize,
+    len: usize,
+) {
+    use std::arch::x86_64::*;
+    let tail = len % 16;
+    let tail_mask: __mmask16 = if tail == 0 {
+        0xffff
+    } else {
+        ((1u32 << tail) - 1) as __mmask16
+    };
+    let chunks = len.div_ceil(16);
+    for i0 in (0..m).step_by(DOT_TILE) {
+        let rows = (m - i0).min(DOT_TILE);
+        for j0 in (0..n).step_by(DOT_TILE) {
+            let cols = (n - j0).min(DOT_TILE);
+            // SAFETY: rows i0..i0 + rows < m of `a`, rows j0..j0 + cols < n of `b`, and
+            // offsets below `len` (the last chunk masked) are inside the buffers; pointers to
+            // rows past the edge of the tile are never read (clamped to the last valid row).
+            unsafe {
+                let row_a: [*const f32; DOT_TILE] =
+                    std::array::from_fn(|r| a.as_ptr().add((i0 + r.min(rows - 1)) * len));
+                let row_b: [*const f32; DOT_TILE] =
+                    std::array::from_fn(|c| b.as_ptr().add((j0 + c.min(cols - 1)) * len));
+                let mut acc = [[_mm512_setzero_ps(); DOT_TILE]; DOT_TILE];
+                for chunk in 0..chunks {
+                    let mask = if chunk + 1 == chunks {
+                        tail_mask
+                    } else {
+                        0xffff
+                    };
+                    let off = chunk * 16;
+                    let bv: [__m512; DOT_TILE] =
+                        std::array::from_fn(|c| _mm512_maskz_loadu_ps(mask, row_b[c].add(off)));
+                    for (r, acc_row) in acc.iter_mut().enumerate() {
+                        let av = _mm512_maskz_loadu_ps(mask, row_a[r].add(off));
+                        for (c, v) in acc_row.iter_mut().enumerate() {
+                            *v = _mm512_fmadd_ps(av, bv[c], *v);
+                        }
+                    }
+                }
+                for (r, acc_row) in acc.iter().enumerate().take(rows) {
+                    for (c, &v) in acc_row.iter().enumerate().take(cols) {
+                        dst[(i0 + r) * n + j0 + c] = _mm512_reduce_add_ps(v);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Runs `gemm` with `parallelism` for shapes checked by [`matmul`].
 fn gemm_with(
     dst: &mut [f32],
@@ -753,6 +891,42 @@ mod tests {
     }
 
     #[test]
+    fn row_dot_products_match_the_definition_on_every_tier() {
+        // Partial 4 x 4 tiles, lengths with and without a masked last chunk, and one chunk only.
+        for &(m, n, len) in &[
+            (1, 1, 1),
+            (5, 7, 16),
+            (9, 50, 2000),
+            (4, 4, 33),
+            (128, 3, 15),
+        ] {
+            let a: Vec<f32> = (0..m * len)
+                .map(|i| ((i * 29 % 89) as f32 - 44.0) / 64.0)
+                .collect();
+            let b: Vec<f32> = (0..n * len)
+                .map(|i| ((i * 31 % 83) as f32 - 41.0) / 32.0)
+                .collect();
+            let expected = reference_product(
+                MatRef::row_major(&a, m, len),
+                MatRef::row_major(&b, n, len).t(),
+            );
+            for limit in [Tier::Portable, Tier::Avx2, Tier::Avx512] {
+                let mut dst = vec![f32::NAN; m * n];
+                with_tier_limit(limit, || {
+                    serial(|| matmul_rows_t(&mut dst, &a, &b, m, n, len))
+                });
+                for (i, (&got, &want)) in dst.iter().zip(&expected).enumerate() {
+                    let tolerance = 1e-5 * (len as f64).sqrt() * want.abs().max(1.0);
+                    assert!(
+                        (f64::from(got) - want).abs() <= tolerance,
+                        "{m}x{n}x{len} on {limit:?} at {i}: {got} against {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn transpose_matches_the_definition_on_every_tier() {
         // Shapes with and without whole 8 x 8 tiles, and strides wider than the rows.
         for &(rows, cols, src_stride, dst_stride) in &[
@@ -788,6 +962,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn nonpositive_exp_matches_fast_exp_bitwise() {
+        let mut x = 0.0f32;
+        while x > -100.0 {
+            for v in [x, x - 1e-3, -x.abs() * 0.37] {
+                assert_eq!(
+                    fast_exp_nonpositive(v).to_bits(),
+                    fast_exp(v).to_bits(),
+                    "at {v}"
+                );
+            }
+            x -= 0.013;
+        }
+        for v in [
+            -0.0,
+            f32::MIN,
+            f32::NEG_INFINITY,
+            -87.336_54,
+            -87.336_55,
+            -1e-30,
+        ] {
+            assert_eq!(
+                fast_exp_nonpositive(v).to_bits(),
+                fast_exp(v).to_bits(),
+                "at {v}"
+            );
+        }
+        assert!(fast_exp_nonpositive(f32::NAN).is_nan());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use ntm_formats::SparseRows;
 use rayon::prelude::*;
 
 use super::batchnorm::{self, BatchStats};
-use super::kernels::{self, column_sums, fast_exp, matmul, simd_fn, MatRef};
+use super::kernels::{self, column_sums, fast_exp, fast_exp_nonpositive, matmul, simd_fn, MatRef};
 use super::sparse::{self, ColumnIndex};
 use super::{LossSums, Network, NetworkError, StepOptions, LOG_SIGMA_MAX, LOG_SIGMA_MIN};
 use crate::params::{ParamSet, Tensor};
@@ -266,6 +266,7 @@ impl Network {
             options.kl_weight,
             uniforms.is_some(),
             true,
+            None,
         );
         Ok(sums)
     }
@@ -352,6 +353,7 @@ impl Network {
                         kl_weight,
                         uniforms.is_some(),
                         false,
+                        Some(decoder_t),
                     );
                 });
             });
@@ -727,6 +729,7 @@ impl Network {
     ///
     /// With `first_layer_weight` false, the gradient of `encoder.0.weight` is left untouched and
     /// the gradient of the first layer's output stays in `ws.grad_hidden` for the caller.
+    /// `decoder_t`, when given, is the decoder weight transposed to K x V.
     #[allow(clippy::too_many_arguments)]
     fn backward(
         &self,
@@ -737,6 +740,7 @@ impl Network {
         kl_weight: f32,
         dropout: bool,
         first_layer_weight: bool,
+        decoder_t: Option<&[f32]>,
     ) {
         let rows = batch.n_rows();
         let (k, v, widths) = (
@@ -785,13 +789,22 @@ impl Network {
                 kernels::transpose(dense, k, v, v, weight_grad, k);
                 bias_grad.copy_from_slice(&dense[k * v..]);
             }
-            let decoder = &p[index.decoder_weight].data;
-            matmul(
-                &mut ws.grad_theta[..rows * k],
-                exps,
-                MatRef::row_major(decoder, v, k),
-                false,
-            );
+            match decoder_t {
+                Some(t) => kernels::matmul_rows_t(
+                    &mut ws.grad_theta[..rows * k],
+                    &ws.logits[..rows * v],
+                    t,
+                    rows,
+                    k,
+                    v,
+                ),
+                None => matmul(
+                    &mut ws.grad_theta[..rows * k],
+                    exps,
+                    MatRef::row_major(&p[index.decoder_weight].data, v, k),
+                    false,
+                ),
+            }
             for (gt, &scale) in ws.grad_theta[..rows * k]
                 .chunks_exact_mut(k)
                 .zip(&ws.row_scale)
@@ -1137,13 +1150,13 @@ fn softmax_in_place(row: &mut [f32]) {
     let mut chunks = row.chunks_exact_mut(LANES);
     for c in &mut chunks {
         for i in 0..LANES {
-            c[i] = fast_exp(c[i] - max);
+            c[i] = fast_exp_nonpositive(c[i] - max);
             lanes[i] += c[i];
         }
     }
     let mut sum = 0.0f64;
     for x in chunks.into_remainder() {
-        *x = fast_exp(*x - max);
+        *x = fast_exp_nonpositive(*x - max);
         sum += f64::from(*x);
     }
     sum += lanes.iter().map(|&s| f64::from(s)).sum::<f64>();
@@ -1207,13 +1220,13 @@ fn decoder_row(
         let mut chunks = block.chunks_exact_mut(LANES);
         for c in &mut chunks {
             for i in 0..LANES {
-                let e = fast_exp(c[i] - max);
+                let e = fast_exp_nonpositive(c[i] - max);
                 c[i] = e;
                 lanes[i] += e;
             }
         }
         for x in chunks.into_remainder() {
-            *x = fast_exp(*x - max);
+            *x = fast_exp_nonpositive(*x - max);
             sum += f64::from(*x);
         }
         sum += lanes.iter().map(|&s| f64::from(s)).sum::<f64>();
