@@ -468,12 +468,13 @@ fn serial_product(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, accumulate:
     #[cfg(target_arch = "x86_64")]
     if tier_allowed(Tier::Avx512)
         && std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vl")
         && (rhs.col_stride == 1 || rhs.row_stride == 1)
     {
         let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
         let run = |dst: &mut [f32], b: &[f32], ldb: usize| {
             #[allow(unsafe_code)]
-            // SAFETY: the CPU has AVX-512F (checked above); `matmul` checked that `lhs` reads
+            // SAFETY: the CPU has AVX-512F and VL (checked above); `matmul` checked that `lhs` reads
             // stay in its buffer and that `dst` holds `m x n` values, and `b` holds `k` rows of
             // `n` values at stride `ldb >= n`.
             unsafe {
@@ -517,10 +518,10 @@ const TILE_DEPTH: usize = 256;
 /// order of `p`, whatever the tiling.
 ///
 /// # Safety
-/// The CPU must support AVX-512F; `dst` must hold `m * n` values, `b` must hold `k` rows of `n`
+/// The CPU must support AVX-512F and VL; `dst` must hold `m * n` values, `b` must hold `k` rows of `n`
 /// values at stride `ldb`, and every `lhs` element of the `m x k` view must lie in its buffer.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 #[allow(unsafe_code, clippy::too_many_arguments)]
 unsafe fn outer_product_avx512(
     dst: &mut [f32],
@@ -542,6 +543,9 @@ unsafe fn outer_product_avx512(
             let lanes = width.saturating_sub(16 * j).min(16);
             ((1u32 << lanes) - 1) as __mmask16
         });
+        // A block of 49 to 56 columns (such as the 50 topics of the decoder's topic gradient)
+        // puts its last 1 to 8 columns in a 256-bit register, whose multiply-adds cost half.
+        let narrow = (49..=56).contains(&width);
         for depth in (0..k).step_by(TILE_DEPTH) {
             let depth_end = (depth + TILE_DEPTH).min(k);
             let load_c = accumulate || depth > 0;
@@ -561,13 +565,19 @@ unsafe fn outer_product_avx512(
                 // SAFETY: the tile covers rows row..row + rows < m, the columns under `masks`
                 // (below n) and inner indices below k, all inside the buffers.
                 unsafe {
-                    match (m - row).min(TILE_ROWS) {
-                        6 => tile.run::<6>(),
-                        5 => tile.run::<5>(),
-                        4 => tile.run::<4>(),
-                        3 => tile.run::<3>(),
-                        2 => tile.run::<2>(),
-                        _ => tile.run::<1>(),
+                    match ((m - row).min(TILE_ROWS), narrow) {
+                        (6, false) => tile.run::<6>(),
+                        (5, false) => tile.run::<5>(),
+                        (4, false) => tile.run::<4>(),
+                        (3, false) => tile.run::<3>(),
+                        (2, false) => tile.run::<2>(),
+                        (_, false) => tile.run::<1>(),
+                        (6, true) => tile.run_narrow::<6>(),
+                        (5, true) => tile.run_narrow::<5>(),
+                        (4, true) => tile.run_narrow::<4>(),
+                        (3, true) => tile.run_narrow::<3>(),
+                        (2, true) => tile.run_narrow::<2>(),
+                        (_, true) => tile.run_narrow::<1>(),
                     }
                 }
             }
@@ -593,6 +603,58 @@ struct Tile {
 
 #[cfg(target_arch = "x86_64")]
 impl Tile {
+    /// [`Tile::run`] for a block of 49 to 56 columns: three 16-lane vectors and a masked
+    /// 8-lane one. Each output is the same sum of fused multiply-adds in the same order.
+    ///
+    /// # Safety
+    /// As [`Tile::run`], and the CPU must support AVX-512VL.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl")]
+    #[allow(unsafe_code)]
+    unsafe fn run_narrow<const R: usize>(&self) {
+        use std::arch::x86_64::*;
+        let m = self.masks;
+        // The fourth 16-lane mask has at most 8 lanes here.
+        let tail = m[3] as __mmask8;
+        // SAFETY: guaranteed by the caller, as stated above.
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); 3]; R];
+            let mut last = [_mm256_setzero_ps(); R];
+            if self.load_c {
+                for r in 0..R {
+                    let out = self.c.add(r * self.ldc);
+                    for (j, v) in acc[r].iter_mut().enumerate() {
+                        *v = _mm512_maskz_loadu_ps(m[j], out.add(16 * j));
+                    }
+                    last[r] = _mm256_maskz_loadu_ps(tail, out.add(48));
+                }
+            }
+            for p in self.depth.clone() {
+                let brow = self.b.add(p * self.ldb);
+                let b0 = _mm512_loadu_ps(brow);
+                let b1 = _mm512_loadu_ps(brow.add(16));
+                let b2 = _mm512_loadu_ps(brow.add(32));
+                let b3 = _mm256_maskz_loadu_ps(tail, brow.add(48));
+                let lhs_col = self.a.add(p * self.acs);
+                for r in 0..R {
+                    let value = *lhs_col.add(r * self.ars);
+                    let x = _mm512_set1_ps(value);
+                    acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+                    acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+                    acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
+                    last[r] = _mm256_fmadd_ps(_mm256_set1_ps(value), b3, last[r]);
+                }
+            }
+            for r in 0..R {
+                let out = self.c.add(r * self.ldc);
+                for (j, &v) in acc[r].iter().enumerate() {
+                    _mm512_storeu_ps(out.add(16 * j), v);
+                }
+                _mm256_mask_storeu_ps(out.add(48), tail, last[r]);
+            }
+        }
+    }
+
     /// Computes `R` output rows of the tile over its inner-dimension block.
     ///
     /// # Safety
@@ -634,109 +696,6 @@ impl Tile {
                 let out = self.c.add(r * self.ldc);
                 for (j, &v) in acc_row.iter().enumerate() {
                     _mm512_mask_storeu_ps(out.add(16 * j), m[j], v);
-                }
-            }
-        }
-    }
-}
-
-/// Computes `dst = a * b^T` for row-major `a` (`m x len`) and `b` (`n x len`): every output is
-/// the dot product of a row of `a` and a row of `b`, both read contiguously.
-///
-/// For a product whose output is narrower than a vector register allows to fill (such as the
-/// decoder's `B x K` topic gradient with K = 50), this keeps every lane busy where
-/// [`matmul`] would leave part of its last vector of each output row idle. Runs
-/// [`dot_products_avx512`] on a CPU with AVX-512 and [`matmul`] with a transposed view
-/// otherwise.
-///
-/// # Panics
-/// Panics when a buffer is shorter than its shape.
-pub(crate) fn matmul_rows_t(dst: &mut [f32], a: &[f32], b: &[f32], m: usize, n: usize, len: usize) {
-    assert!(
-        a.len() >= m * len && b.len() >= n * len && dst.len() >= m * n,
-        "buffer too short"
-    );
-    if m == 0 || n == 0 {
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if len > 0 && tier_allowed(Tier::Avx512) && std::arch::is_x86_feature_detected!("avx512f") {
-        #[allow(unsafe_code)]
-        // SAFETY: the CPU has AVX-512F (checked above) and the assert above bounds every read
-        // and write.
-        unsafe {
-            dot_products_avx512(dst, a, b, m, n, len);
-        }
-        return;
-    }
-    matmul(
-        dst,
-        MatRef::row_major(a, m, len),
-        MatRef::row_major(b, n, len).t(),
-        false,
-    );
-}
-
-/// Output rows and columns of a [`dot_products_avx512`] tile: 16 accumulators.
-const DOT_TILE: usize = 4;
-
-/// The AVX-512 kernel of [`matmul_rows_t`]. Each of the 4 x 4 outputs of a tile sums 16-lane
-/// products along `len` in one register (the last chunk masked), then adds its lanes.
-///
-/// # Safety
-/// The CPU must support AVX-512F, and the buffers must hold the shapes given.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(unsafe_code)]
-unsafe fn dot_products_avx512(
-    dst: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    n: usize,
-    len: usize,
-) {
-    use std::arch::x86_64::*;
-    let tail = len % 16;
-    let tail_mask: __mmask16 = if tail == 0 {
-        0xffff
-    } else {
-        ((1u32 << tail) - 1) as __mmask16
-    };
-    let chunks = len.div_ceil(16);
-    for i0 in (0..m).step_by(DOT_TILE) {
-        let rows = (m - i0).min(DOT_TILE);
-        for j0 in (0..n).step_by(DOT_TILE) {
-            let cols = (n - j0).min(DOT_TILE);
-            // SAFETY: rows i0..i0 + rows < m of `a`, rows j0..j0 + cols < n of `b`, and
-            // offsets below `len` (the last chunk masked) are inside the buffers; pointers to
-            // rows past the edge of the tile are never read (clamped to the last valid row).
-            unsafe {
-                let row_a: [*const f32; DOT_TILE] =
-                    std::array::from_fn(|r| a.as_ptr().add((i0 + r.min(rows - 1)) * len));
-                let row_b: [*const f32; DOT_TILE] =
-                    std::array::from_fn(|c| b.as_ptr().add((j0 + c.min(cols - 1)) * len));
-                let mut acc = [[_mm512_setzero_ps(); DOT_TILE]; DOT_TILE];
-                for chunk in 0..chunks {
-                    let mask = if chunk + 1 == chunks {
-                        tail_mask
-                    } else {
-                        0xffff
-                    };
-                    let off = chunk * 16;
-                    let bv: [__m512; DOT_TILE] =
-                        std::array::from_fn(|c| _mm512_maskz_loadu_ps(mask, row_b[c].add(off)));
-                    for (r, acc_row) in acc.iter_mut().enumerate() {
-                        let av = _mm512_maskz_loadu_ps(mask, row_a[r].add(off));
-                        for (c, v) in acc_row.iter_mut().enumerate() {
-                            *v = _mm512_fmadd_ps(av, bv[c], *v);
-                        }
-                    }
-                }
-                for (r, acc_row) in acc.iter().enumerate().take(rows) {
-                    for (c, &v) in acc_row.iter().enumerate().take(cols) {
-                        dst[(i0 + r) * n + j0 + c] = _mm512_reduce_add_ps(v);
-                    }
                 }
             }
         }
@@ -852,6 +811,9 @@ mod tests {
             (6, 600, 64),
             (20, 257, 51),
             (128, 40, 100),
+            (9, 300, 50),
+            (5, 7, 56),
+            (4, 9, 113),
         ];
         for &(m, k, n) in &shapes {
             let a: Vec<f32> = (0..m * k)
@@ -885,42 +847,6 @@ mod tests {
                             );
                         }
                     }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn row_dot_products_match_the_definition_on_every_tier() {
-        // Partial 4 x 4 tiles, lengths with and without a masked last chunk, and one chunk only.
-        for &(m, n, len) in &[
-            (1, 1, 1),
-            (5, 7, 16),
-            (9, 50, 2000),
-            (4, 4, 33),
-            (128, 3, 15),
-        ] {
-            let a: Vec<f32> = (0..m * len)
-                .map(|i| ((i * 29 % 89) as f32 - 44.0) / 64.0)
-                .collect();
-            let b: Vec<f32> = (0..n * len)
-                .map(|i| ((i * 31 % 83) as f32 - 41.0) / 32.0)
-                .collect();
-            let expected = reference_product(
-                MatRef::row_major(&a, m, len),
-                MatRef::row_major(&b, n, len).t(),
-            );
-            for limit in [Tier::Portable, Tier::Avx2, Tier::Avx512] {
-                let mut dst = vec![f32::NAN; m * n];
-                with_tier_limit(limit, || {
-                    serial(|| matmul_rows_t(&mut dst, &a, &b, m, n, len))
-                });
-                for (i, (&got, &want)) in dst.iter().zip(&expected).enumerate() {
-                    let tolerance = 1e-5 * (len as f64).sqrt() * want.abs().max(1.0);
-                    assert!(
-                        (f64::from(got) - want).abs() <= tolerance,
-                        "{m}x{n}x{len} on {limit:?} at {i}: {got} against {want}"
-                    );
                 }
             }
         }

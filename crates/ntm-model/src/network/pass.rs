@@ -266,7 +266,6 @@ impl Network {
             options.kl_weight,
             uniforms.is_some(),
             true,
-            None,
         );
         Ok(sums)
     }
@@ -353,7 +352,6 @@ impl Network {
                         kl_weight,
                         uniforms.is_some(),
                         false,
-                        Some(decoder_t),
                     );
                 });
             });
@@ -729,7 +727,6 @@ impl Network {
     ///
     /// With `first_layer_weight` false, the gradient of `encoder.0.weight` is left untouched and
     /// the gradient of the first layer's output stays in `ws.grad_hidden` for the caller.
-    /// `decoder_t`, when given, is the decoder weight transposed to K x V.
     #[allow(clippy::too_many_arguments)]
     fn backward(
         &self,
@@ -740,7 +737,6 @@ impl Network {
         kl_weight: f32,
         dropout: bool,
         first_layer_weight: bool,
-        decoder_t: Option<&[f32]>,
     ) {
         let rows = batch.n_rows();
         let (k, v, widths) = (
@@ -789,22 +785,12 @@ impl Network {
                 kernels::transpose(dense, k, v, v, weight_grad, k);
                 bias_grad.copy_from_slice(&dense[k * v..]);
             }
-            match decoder_t {
-                Some(t) => kernels::matmul_rows_t(
-                    &mut ws.grad_theta[..rows * k],
-                    &ws.logits[..rows * v],
-                    t,
-                    rows,
-                    k,
-                    v,
-                ),
-                None => matmul(
-                    &mut ws.grad_theta[..rows * k],
-                    exps,
-                    MatRef::row_major(&p[index.decoder_weight].data, v, k),
-                    false,
-                ),
-            }
+            matmul(
+                &mut ws.grad_theta[..rows * k],
+                exps,
+                MatRef::row_major(&p[index.decoder_weight].data, v, k),
+                false,
+            );
             for (gt, &scale) in ws.grad_theta[..rows * k]
                 .chunks_exact_mut(k)
                 .zip(&ws.row_scale)
