@@ -70,7 +70,17 @@ pub(crate) fn forward(batch: &SparseRows, weight: &[f32], bias: &[f32], out: &mu
     out.par_chunks_mut(hidden * ROWS_PER_TASK)
         .enumerate()
         .for_each(|(task, rows)| {
-            forward_rows(batch, weight, bias, task * ROWS_PER_TASK, rows);
+            let first = task * ROWS_PER_TASK;
+            #[cfg(target_arch = "x86_64")]
+            if avx512::available() {
+                for (r, row) in rows.chunks_exact_mut(hidden).enumerate() {
+                    let (indices, values) = batch.row(first + r);
+                    let terms = indices.iter().zip(values).map(|(&c, &x)| (c as usize, x));
+                    avx512::accumulate_rows(row, Some(bias), weight, terms);
+                }
+                return;
+            }
+            forward_rows(batch, weight, bias, first, rows);
         });
 }
 
@@ -128,7 +138,17 @@ pub(crate) fn weight_grad(
     grad.par_chunks_mut(hidden * WORDS_PER_TASK)
         .enumerate()
         .for_each(|(task, rows)| {
-            weight_grad_rows(index, out_grad, hidden, task * WORDS_PER_TASK, rows);
+            let first = task * WORDS_PER_TASK;
+            #[cfg(target_arch = "x86_64")]
+            if avx512::available() {
+                for (r, row) in rows.chunks_exact_mut(hidden).enumerate() {
+                    let slots = index.starts[first + r]..index.starts[first + r + 1];
+                    let terms = slots.map(|slot| (index.docs[slot] as usize, index.values[slot]));
+                    avx512::accumulate_rows(row, None, out_grad, terms);
+                }
+                return;
+            }
+            weight_grad_rows(index, out_grad, hidden, first, rows);
         });
 }
 
@@ -176,4 +196,188 @@ fn weight_grad_rows(
         }
     }
 }
+}
+
+/// AVX-512 versions of the two sparse products, which keep a whole output row (up to 160 values)
+/// in registers while they run over its terms.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use crate::network::kernels::{tier_allowed, Tier};
+
+    /// 16-lane vectors of one pass: rows up to 160 values take a single pass.
+    const VECTORS: usize = 10;
+
+    /// Returns whether the CPU and the unit tests' tier limit allow these kernels.
+    pub(super) fn available() -> bool {
+        tier_allowed(Tier::Avx512) && std::arch::is_x86_feature_detected!("avx512f")
+    }
+
+    /// Writes `out = init + sum_t x_t * src[row_t]` (or the sum alone without `init`), where
+    /// `src[row_t]` is row `row_t` of the row-major `src` with `out.len()` columns, adding the
+    /// terms in order with a separate multiply and add: the same operations in the same order
+    /// as the plain loops, so the same bits.
+    ///
+    /// # Panics
+    /// Panics when `init` is shorter than `out` or a term's row lies outside `src`.
+    pub(super) fn accumulate_rows(
+        out: &mut [f32],
+        init: Option<&[f32]>,
+        src: &[f32],
+        terms: impl Iterator<Item = (usize, f32)> + Clone,
+    ) {
+        let width = out.len();
+        if let Some(init) = init {
+            assert!(init.len() >= width, "initial row too short");
+        }
+        let rows = src.len() / width.max(1);
+        assert!(
+            terms.clone().all(|(row, _)| row < rows),
+            "term row outside the source"
+        );
+        for start in (0..width).step_by(16 * VECTORS) {
+            let len = (width - start).min(16 * VECTORS);
+            #[allow(unsafe_code)]
+            // SAFETY: `available` checked AVX-512F; the asserts above keep the reads of columns
+            // start..start + len of every term's row, of `init`, and the writes to `out`, in
+            // bounds.
+            unsafe {
+                match len.div_ceil(16) {
+                    10 => pass::<10>(out, init, src, &terms, start, len),
+                    9 => pass::<9>(out, init, src, &terms, start, len),
+                    8 => pass::<8>(out, init, src, &terms, start, len),
+                    7 => pass::<7>(out, init, src, &terms, start, len),
+                    6 => pass::<6>(out, init, src, &terms, start, len),
+                    5 => pass::<5>(out, init, src, &terms, start, len),
+                    4 => pass::<4>(out, init, src, &terms, start, len),
+                    3 => pass::<3>(out, init, src, &terms, start, len),
+                    2 => pass::<2>(out, init, src, &terms, start, len),
+                    _ => pass::<1>(out, init, src, &terms, start, len),
+                }
+            }
+        }
+    }
+
+    /// Columns `start..start + len` of [`accumulate_rows`] in `N` vectors, the last masked.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, `len <= 16 N`, and the columns must lie in every row read.
+    #[target_feature(enable = "avx512f")]
+    #[allow(unsafe_code)]
+    unsafe fn pass<const N: usize>(
+        out: &mut [f32],
+        init: Option<&[f32]>,
+        src: &[f32],
+        terms: &(impl Iterator<Item = (usize, f32)> + Clone),
+        start: usize,
+        len: usize,
+    ) {
+        let width = out.len();
+        let masks: [__mmask16; N] = std::array::from_fn(|j| {
+            let lanes = len.saturating_sub(16 * j).min(16);
+            ((1u32 << lanes) - 1) as __mmask16
+        });
+        // SAFETY: guaranteed by the caller, as stated above.
+        unsafe {
+            let mut acc = [_mm512_setzero_ps(); N];
+            if let Some(init) = init {
+                let p = init.as_ptr().add(start);
+                for (j, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_maskz_loadu_ps(masks[j], p.add(16 * j));
+                }
+            }
+            for (row, x) in terms.clone() {
+                let xv = _mm512_set1_ps(x);
+                let p = src.as_ptr().add(row * width + start);
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let w = _mm512_maskz_loadu_ps(masks[j], p.add(16 * j));
+                    *a = _mm512_add_ps(*a, _mm512_mul_ps(xv, w));
+                }
+            }
+            let p = out.as_mut_ptr().add(start);
+            for (j, &a) in acc.iter().enumerate() {
+                _mm512_mask_storeu_ps(p.add(16 * j), masks[j], a);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::kernels::{serial, with_tier_limit, Tier};
+    use super::*;
+
+    /// A batch of `rows` documents over `cols` words with a few repeated and a few unique words.
+    fn batch(rows: usize, cols: usize) -> SparseRows {
+        let mut batch = SparseRows::new(cols);
+        for r in 0..rows {
+            let mut words: Vec<u32> = (0..9)
+                .map(|i| ((r * 31 + i * i * 17) % cols) as u32)
+                .collect();
+            words.sort_unstable();
+            words.dedup();
+            let counts: Vec<f32> = words.iter().map(|&w| 1.0 + (w % 4) as f32 * 0.75).collect();
+            batch.push_row(&words, &counts);
+        }
+        batch.push_row(&[], &[]);
+        batch
+    }
+
+    #[test]
+    fn every_tier_gives_the_same_bits() {
+        // Widths below one vector, between vectors, of one full pass (160) and of two passes.
+        for hidden in [7, 16, 150, 160, 173] {
+            let (rows, cols) = (37, 60);
+            let batch = batch(rows, cols);
+            let n = batch.n_rows();
+            let weight: Vec<f32> = (0..cols * hidden)
+                .map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0)
+                .collect();
+            let bias: Vec<f32> = (0..hidden).map(|i| i as f32 * 0.01 - 0.3).collect();
+            let out_grad: Vec<f32> = (0..n * hidden)
+                .map(|i| ((i * 11 % 23) as f32 - 11.0) / 5.0)
+                .collect();
+            let run = |limit: Tier| {
+                with_tier_limit(limit, || {
+                    serial(|| {
+                        let mut out = vec![f32::NAN; n * hidden];
+                        forward(&batch, &weight, &bias, &mut out);
+                        let mut grad = vec![f32::NAN; cols * hidden];
+                        weight_grad(&batch, &out_grad, &mut grad, &mut ColumnIndex::default());
+                        (out, grad)
+                    })
+                })
+            };
+            let (out, grad) = run(Tier::Portable);
+            // Check the plain loops against the definition once, with the terms in word order.
+            for r in 0..n {
+                let (indices, values) = batch.row(r);
+                for h in 0..hidden {
+                    let mut want = bias[h];
+                    for (&c, &x) in indices.iter().zip(values) {
+                        want += x * weight[c as usize * hidden + h];
+                    }
+                    assert_eq!(
+                        out[r * hidden + h].to_bits(),
+                        want.to_bits(),
+                        "row {r}, column {h}"
+                    );
+                }
+            }
+            for limit in [Tier::Avx2, Tier::Avx512] {
+                let (wide_out, wide_grad) = run(limit);
+                let same =
+                    |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(
+                    same(&out, &wide_out),
+                    "forward differs on {limit:?}, width {hidden}"
+                );
+                assert!(
+                    same(&grad, &wide_grad),
+                    "weight gradient differs on {limit:?}, width {hidden}"
+                );
+            }
+        }
+    }
 }
