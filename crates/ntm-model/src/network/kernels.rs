@@ -474,9 +474,9 @@ fn serial_product(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, accumulate:
         let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
         let run = |dst: &mut [f32], b: &[f32], ldb: usize| {
             #[allow(unsafe_code)]
-            // SAFETY: the CPU has AVX-512F and VL (checked above); `matmul` checked that `lhs` reads
-            // stay in its buffer and that `dst` holds `m x n` values, and `b` holds `k` rows of
-            // `n` values at stride `ldb >= n`.
+            // SAFETY: the CPU has AVX-512F and VL (checked above). `matmul` checked that the
+            // reads of `lhs` stay in its buffer and that `dst` has room for `m x n` values, and
+            // `b` has `k` rows of `n` values at stride `ldb >= n`.
             unsafe {
                 outer_product_avx512(dst, lhs, b, ldb, m, k, n, accumulate);
             }

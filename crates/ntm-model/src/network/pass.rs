@@ -79,8 +79,8 @@ pub struct Workspace {
     /// B x (K + 1): `scale * theta` with `scale` appended to each row.
     theta_scaled: Vec<f32>,
     /// (K + 1) x V: `theta_scaled^T E'`, the decoder weight gradient (transposed) with the
-    /// decoder-bias gradient as its last row. The products compute this orientation faster than
-    /// `E'^T theta_scaled`.
+    /// decoder-bias gradient as its last row. This orientation gives the product V output
+    /// columns, which fill whole vectors, where `E'^T theta_scaled` would give it K + 1.
     decoder_grad: Vec<f32>,
     /// K x V: the decoder weight transposed once per sharded step, so that every shard's
     /// forward product reads it row by row.

@@ -84,7 +84,8 @@ pub(crate) fn forward(batch: &SparseRows, weight: &[f32], bias: &[f32], out: &mu
         });
 }
 
-/// Output columns one pass of the sparse kernels keeps in registers: four 16-lane vectors.
+/// Output columns that one pass of the portable sparse loops keeps in registers: four 16-lane
+/// vectors.
 const COLUMN_BLOCK: usize = 64;
 
 simd_fn! {
