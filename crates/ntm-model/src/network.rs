@@ -9,12 +9,14 @@
 //! - sample: `z = mu + exp(c(log_sigma)) * eps` with `eps` given by the caller, `theta = softmax(z)`;
 //! - decoder: `u = W_d theta + b_d`, `log p = log_softmax(u)`;
 //! - loss: `recons = -sum_v x_v log p_v`,
-//!   `kld = -1/2 sum_k (1 + 2 log_sigma_k - mu_k^2 - exp(2 c(log_sigma_k)))`.
+//!   `kld = -1/2 sum_k (1 + 2 r(log_sigma_k) - mu_k^2 - exp(2 c(log_sigma_k)))`.
 //!
-//! `c` clamps to [`LOG_SIGMA_MIN`, `LOG_SIGMA_MAX`] inside `exp` only, so that `exp` cannot
-//! overflow. The gradient through a clamped value is zero, but the linear KL term `2 log_sigma`
-//! keeps its gradient. NOTE: above the upper bound that linear term alone pushes `log_sigma`
-//! further up; training has no restoring force there.
+//! `c` clamps to [`LOG_SIGMA_MIN`, `LOG_SIGMA_MAX`] (`MAX`) inside `exp`, so that `exp` cannot
+//! overflow; the gradient through a clamped value is zero. `r` is the identity up to `MAX` and
+//! mirrors about it above: `r(s) = min(s, 2 MAX - s)`. Below the range the linear term keeps its
+//! gradient, which pulls `log_sigma` back up. Above it the plain linear term would keep lowering
+//! the loss as `log_sigma` grew, with nothing to stop it; mirrored, it pulls `log_sigma` back
+//! down at the same rate.
 //!
 //! Parameter layout (also the artifact's tensor names), in this order:
 //!

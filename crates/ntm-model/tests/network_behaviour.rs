@@ -547,3 +547,51 @@ fn initialisation_follows_glorot_and_defaults() {
         .iter()
         .all(|&v| v == 1.0));
 }
+
+#[test]
+fn kl_pulls_log_sigma_back_from_past_the_upper_clamp() {
+    // A log_sigma far above the clamp: the loss must rise as it grows further, and its gradient
+    // must point back down, one unit per document and topic.
+    let mut rng = ChaCha8Rng::seed_from_u64(22);
+    let mut network = Network::new(config(40, 3, &[8], Activation::Sigmoid, false), &mut rng);
+    for w in &mut network
+        .params
+        .get_mut("log_sigma.weight")
+        .expect("weight")
+        .data
+    {
+        *w = 0.0;
+    }
+    let batch = random_batch(&mut rng, 40, 6, 10);
+    let eps = normal_noise(&mut rng, 6 * 3);
+    let mut ws = Workspace::new();
+    let mut step = |network: &mut Network, bias: f32| {
+        network
+            .params
+            .get_mut("log_sigma.bias")
+            .expect("bias")
+            .data
+            .fill(bias);
+        let mut grads = network.zero_grads();
+        let sums = network
+            .train_step(&batch, &eps, &mut grads, &mut ws)
+            .expect("train step");
+        assert!(sums.kld.is_finite() && sums.recons.is_finite(), "{sums:?}");
+        let g = grads.get("log_sigma.bias").expect("gradient").data.clone();
+        (sums.kld + sums.recons, g)
+    };
+    let (at_12, grad_12) = step(&mut network, 12.0);
+    let (at_14, grad_14) = step(&mut network, 14.0);
+    // 6 documents x 3 topics, each adding 2 to kld over the 2 units.
+    assert!(
+        ((at_14 - at_12) - 36.0).abs() < 1e-6 * at_12.abs(),
+        "loss at 12: {at_12}, at 14: {at_14}"
+    );
+    for g in [grad_12, grad_14] {
+        assert!(g.iter().all(|&g| g == 6.0), "gradient {g:?}");
+    }
+
+    // Below the lower clamp the linear term still pulls log_sigma back up.
+    let (_, grad_low) = step(&mut network, -12.0);
+    assert!(grad_low.iter().all(|&g| g == -6.0), "gradient {grad_low:?}");
+}

@@ -25,6 +25,15 @@ const REDUCE_CHUNK: usize = 1 << 14;
 ///
 /// The count depends on the batch size only, never on the number of threads, so one and several
 /// threads compute the same sums in the same order.
+/// The `log_sigma` that the linear KL term `2 log_sigma` reads: itself up to
+/// [`LOG_SIGMA_MAX`], mirrored about it above. Past the clamp, where `exp` no longer sees
+/// `log_sigma`, the KL term then keeps rising with slope 1 instead of falling, so the gradient
+/// pulls `log_sigma` back into the range rather than further out.
+fn reflect_above_max(log_sigma: f64) -> f64 {
+    let max = f64::from(LOG_SIGMA_MAX);
+    log_sigma.min(2.0 * max - log_sigma)
+}
+
 fn shard_count(rows: usize) -> usize {
     (rows / SHARD_ROWS).clamp(1, MAX_SHARDS)
 }
@@ -627,12 +636,14 @@ impl Network {
             for (theta, (((&mu, &ls), &sigma), &e)) in ws.theta[..n].iter_mut().zip(terms) {
                 *theta = mu + sigma * e;
                 let (d, ls, sigma) = (f64::from(mu) - prior_mean, f64::from(ls), f64::from(sigma));
+                let ls = reflect_above_max(ls);
                 kld += 0.5 * ((sigma * sigma + d * d) / prior_var - 1.0 + log_var - 2.0 * ls);
             }
         } else {
             for (theta, (((&mu, &ls), &sigma), &e)) in ws.theta[..n].iter_mut().zip(terms) {
                 *theta = mu + sigma * e;
                 let (mu, ls, sigma) = (f64::from(mu), f64::from(ls), f64::from(sigma));
+                let ls = reflect_above_max(ls);
                 kld += -0.5 * (1.0 + 2.0 * ls - mu * mu - sigma * sigma);
             }
         }
@@ -819,16 +830,22 @@ impl Network {
             for i in span {
                 let grad_z = soft[i] * (ws.grad_theta[i] - dot);
                 let sigma = ws.sigma[i];
+                // The linear KL term's slope in log_sigma: -1 up to the upper clamp, +1 above it
+                // (see `reflect_above_max`), written as the sign of the term subtracted here.
+                let linear = if ws.log_sigma[i] <= LOG_SIGMA_MAX {
+                    1.0
+                } else {
+                    -1.0
+                };
                 if plain_kl {
                     ws.grad_mu[i] = grad_z + ws.mu[i];
-                    // The clamp sits inside exp only, so the linear KL term always contributes -1.
                     ws.grad_log_sigma[i] =
-                        ws.inside[i] * (grad_z * sigma * eps[i] + sigma * sigma) - 1.0;
+                        ws.inside[i] * (grad_z * sigma * eps[i] + sigma * sigma) - linear;
                 } else {
                     ws.grad_mu[i] = grad_z + kl_weight * (ws.mu[i] - prior_mean) * inv_var;
                     ws.grad_log_sigma[i] = ws.inside[i]
                         * (grad_z * sigma * eps[i] + kl_weight * sigma * sigma * inv_var)
-                        - kl_weight;
+                        - kl_weight * linear;
                 }
             }
         }
