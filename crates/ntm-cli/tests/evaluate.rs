@@ -276,3 +276,24 @@ fn bad_evaluate_input_is_reported() {
     .assert_failure();
     assert!(message.contains("absent"), "{message}");
 }
+
+#[test]
+fn huge_counts_keep_a_finite_word_total() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (channels, model) = trained(root.path());
+    let vocabulary = read_lines(&channels.join("auxiliary").join("vocab.txt"));
+    // Each count fits in f32, but their sum does not.
+    let mut cells = vec!["0"; vocabulary.len()];
+    cells[..3].fill("3e38");
+    let reference = root.path().join("huge.csv");
+    fs::write(&reference, format!("{}\n", cells.join(","))).expect("write reference");
+    let report = evaluate_json(root.path(), &model, &reference, &[]);
+    let words = report["perplexity"]["words"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("word total in {report}"));
+    assert!((words - 9e38).abs() <= 9e38 * 1e-6, "words {words}");
+    let value = report["perplexity"]["value"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("perplexity in {report}"));
+    assert!(value.is_finite() && value > 1.0, "perplexity {value}");
+}

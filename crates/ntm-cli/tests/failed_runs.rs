@@ -228,3 +228,47 @@ fn prepare_refuses_existing_channels_without_force() {
         "rows of the new train channel"
     );
 }
+
+#[test]
+fn prepare_without_training_documents_says_so() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let empty = root.path().join("empty.jsonl");
+    fs::write(&empty, "").expect("write input");
+    let channels = root.path().join("channels");
+    let message = ntm(root.path(), &[&"prepare", &empty, &"--output", &channels]).assert_failure();
+    assert!(message.contains("no training documents"), "{message}");
+    assert!(message.contains("empty.jsonl"), "{message}");
+    assert!(
+        !channels.exists(),
+        "a failed run left {}",
+        channels.display()
+    );
+
+    let posts = root.path().join("posts.jsonl");
+    fs::write(
+        &posts,
+        "{\"text\": \"alpha beta\"}\n{\"text\": \"beta gamma\"}\n",
+    )
+    .expect("write input");
+    let message = ntm(
+        root.path(),
+        &[
+            &"prepare",
+            &posts,
+            &"--output",
+            &channels,
+            &"--validation-fraction",
+            &"0.9",
+        ],
+    )
+    .assert_failure();
+    assert!(
+        message.contains("--validation-fraction 0.9") && message.contains("all 2 documents"),
+        "{message}"
+    );
+    assert!(
+        !channels.exists(),
+        "a failed run left {}",
+        channels.display()
+    );
+}

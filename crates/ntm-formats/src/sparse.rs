@@ -121,9 +121,10 @@ impl SparseRows {
         &self.values
     }
 
-    /// Sum of the values of row `i` (the document length in tokens for counts).
-    pub fn row_sum(&self, i: usize) -> f32 {
-        self.row(i).1.iter().sum()
+    /// Sum of the values of row `i` (the document length in tokens for counts), added in `f64`
+    /// so that finite counts near `f32::MAX` cannot overflow to infinity.
+    pub fn row_sum(&self, i: usize) -> f64 {
+        self.row(i).1.iter().map(|&x| f64::from(x)).sum()
     }
 
     /// Copies the given rows, in the given order, into a new matrix.

@@ -249,7 +249,7 @@ pub fn held_out_perplexity(
         .filter(|&d| rows.row_sum(d) > 0.0)
         .collect();
     let rows = rows.select(&non_empty);
-    let words: f64 = (0..rows.n_rows()).map(|d| rows.row_sum(d) as f64).sum();
+    let words: f64 = (0..rows.n_rows()).map(|d| rows.row_sum(d)).sum();
     if rows.n_rows() == 0 || words <= 0.0 {
         return Ok(None);
     }
@@ -267,8 +267,18 @@ pub fn held_out_perplexity(
         negative_elbo += loss.total * rows.n_rows() as f64;
     }
     negative_elbo /= samples as f64;
+    let per_word = negative_elbo / words;
+    let value = per_word.exp();
+    if !value.is_finite() {
+        bail!(
+            "cannot compute the perplexity: the negative ELBO per word is {per_word:e} nats, too \
+             large for exp (at most about 709); check the reference counts, which sum to \
+             {words:e} words over {} documents",
+            rows.n_rows()
+        );
+    }
     Ok(Some(Perplexity {
-        value: (negative_elbo / words).exp(),
+        value,
         negative_elbo,
         documents: rows.n_rows(),
         words,

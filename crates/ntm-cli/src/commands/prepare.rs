@@ -191,10 +191,25 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
         Some(tokenize_inputs(&args.test, &options, &tokenizer)?)
     };
 
+    if train_tokens.is_empty() {
+        bail!(
+            "no training documents: the inputs ({}) hold no document",
+            display_paths(&args.inputs)
+        );
+    }
+
     // 3. Hold out the validation share of the training documents.
     if args.validation_fraction > 0.0 {
         let split =
             train_validation_split(train_tokens.len(), args.validation_fraction, args.seed)?;
+        if split.train.is_empty() {
+            bail!(
+                "invalid --validation-fraction {}: it holds out all {} documents and leaves none \
+                 for training; use a smaller fraction",
+                args.validation_fraction,
+                split.validation.len()
+            );
+        }
         let mut slots: Vec<Option<TokenizedDocument>> =
             train_tokens.into_iter().map(Some).collect();
         let take = |indices: &[usize],
@@ -428,4 +443,13 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     ntm_model::artifact::write_atomically(path, bytes)?;
     Ok(())
+}
+
+/// Joins input paths for a message, as the user gave them.
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
