@@ -448,7 +448,7 @@ fn errors_name_file_and_position() {
             "bad-utf8.txt",
             b"god and faith\nspace \xff shuttle\n".to_vec(),
             "text/plain",
-            vec!["line 2".into(), "UTF-8".into()],
+            vec!["line 2".into(), "not valid UTF-8".into()],
         ),
         (
             "negative.jsonl",
@@ -472,9 +472,10 @@ fn errors_name_file_and_position() {
         let message = run.assert_failure();
         assert!(message.contains(name), "{name}: {message}");
         for part in expected {
-            assert!(
-                message.contains(&part),
-                "{name}: {part:?} missing in {message}"
+            assert_eq!(
+                message.matches(part.as_str()).count(),
+                1,
+                "{name}: {part:?} not once in {message}"
             );
         }
         assert!(
@@ -487,7 +488,16 @@ fn errors_name_file_and_position() {
     let gzip = trained.write("counts.gz", &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
     let message = trained.infer(&gzip, &[]).assert_failure();
     assert!(message.contains("counts.gz"), "{message}");
-    assert!(message.contains("--content-type"), "{message}");
+    assert!(message.contains("decompress the file first"), "{message}");
+    assert!(message.contains("--text"), "{message}");
+
+    let raw = trained.write(
+        "raw.jsonl",
+        b"{\"id\": \"a\", \"text\": \"god and faith\"}\n",
+    );
+    let message = trained.infer(&raw, &[]).assert_failure();
+    assert!(message.contains("raw.jsonl: line 1"), "{message}");
+    assert!(message.contains("pass --text"), "{message}");
 
     let csv = trained.test_csv.clone();
     let message = trained

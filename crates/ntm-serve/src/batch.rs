@@ -33,13 +33,14 @@ pub enum BatchError {
     #[error(transparent)]
     Format(#[from] FormatError),
     /// A JSON or JSON Lines document is invalid; the message names the line or instance.
-    #[error("{}: {source}", .path.display())]
+    /// The decoder's error is part of the message, not a separate source, so that a printed
+    /// chain of causes shows it once.
+    #[error("{}: {error}{}", .path.display(), raw_text_hint(.error))]
     Body {
         /// The file.
         path: PathBuf,
         /// The decoder's error.
-        #[source]
-        source: BodyError,
+        error: BodyError,
     },
     /// A `text/plain` line is not UTF-8.
     #[error(
@@ -65,10 +66,9 @@ pub enum BatchError {
     },
     /// The format of a file was not given and its first bytes match no input format.
     #[error(
-        "{}: cannot detect the content type: the file starts like {looks_like}. Pass \
-         --content-type with one of text/csv, application/json, application/jsonlines, \
-         application/x-recordio-protobuf or text/plain",
-        .path.display()
+        "{}: cannot detect the content type: the file starts like {looks_like}. {}",
+        .path.display(),
+        undetected_advice(*.looks_like)
     )]
     Undetected {
         /// The file.
@@ -77,16 +77,38 @@ pub enum BatchError {
         looks_like: Sniffed,
     },
     /// A file could not be opened or read.
-    #[error("{}: {action} failed: {source}", .path.display())]
+    #[error("{}: {action} failed: {error}", .path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The operation, for example "reading the file".
         action: &'static str,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
+        /// The underlying error, part of the message.
+        error: io::Error,
     },
+}
+
+/// Returns what to do about a file whose format was not detected.
+fn undetected_advice(looks_like: Sniffed) -> &'static str {
+    match looks_like {
+        Sniffed::Gzip => {
+            "Batch input is read uncompressed: decompress the file first, or pass --text to \
+             count raw documents, which reads .gz files"
+        }
+        _ => {
+            "Pass --content-type with one of text/csv, application/json, \
+             application/jsonlines, application/x-recordio-protobuf or text/plain"
+        }
+    }
+}
+
+/// Returns a hint for JSON documents that hold raw text in place of counts.
+fn raw_text_hint(error: &BodyError) -> &'static str {
+    if error.to_string().contains("\"text\"") {
+        ". These look like raw documents: pass --text to count them with the model's vocabulary"
+    } else {
+        ""
+    }
 }
 
 /// Documents read from one file, in file order.
@@ -206,10 +228,10 @@ impl<'m> BatchReader<'m> {
     /// Opens one file; `None` for an empty file, which has no documents.
     fn open_file(&self, path: &Path) -> Result<Option<Open>, BatchError> {
         let io_error = |action| {
-            move |source| BatchError::Io {
+            move |error| BatchError::Io {
                 path: path.to_path_buf(),
                 action,
-                source,
+                error,
             }
         };
         let file = File::open(path).map_err(io_error("opening the file"))?;
@@ -235,9 +257,9 @@ impl<'m> BatchReader<'m> {
                 drop(reader);
                 let bytes = std::fs::read(path).map_err(io_error("reading the file"))?;
                 let rows =
-                    body::decode_json(&bytes, feature_dim).map_err(|source| BatchError::Body {
+                    body::decode_json(&bytes, feature_dim).map_err(|error| BatchError::Body {
                         path: path.to_path_buf(),
-                        source,
+                        error,
                     })?;
                 Open::Whole(Some(rows))
             }
@@ -300,10 +322,10 @@ impl<'m> BatchReader<'m> {
                     self.buffer.clear();
                     let read = reader
                         .read_until(b'\n', &mut self.buffer)
-                        .map_err(|source| BatchError::Io {
+                        .map_err(|error| BatchError::Io {
                             path: path.clone(),
                             action: "reading the file",
-                            source,
+                            error,
                         })?;
                     if read == 0 {
                         break;
@@ -314,10 +336,10 @@ impl<'m> BatchReader<'m> {
                         push_text(&mut rows, counter, bytes, *line, path)?;
                         true
                     } else {
-                        body::push_json_line(&mut rows, bytes, *line).map_err(|source| {
+                        body::push_json_line(&mut rows, bytes, *line).map_err(|error| {
                             BatchError::Body {
                                 path: path.clone(),
-                                source,
+                                error,
                             }
                         })?
                     };
