@@ -233,6 +233,8 @@ fn router(state: AppState) -> Router {
         .route("/ping", get(ping))
         .route("/invocations", post(invocations))
         .route("/execution-parameters", get(execution_parameters))
+        .fallback(unknown_path)
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -267,6 +269,38 @@ async fn ping(State(state): State<AppState>, Extension(id): Extension<RequestId>
             "the model is still loading".to_owned(),
         )
     }
+}
+
+/// Answers a path the server does not serve with 404 and a JSON error body.
+async fn unknown_path(Extension(id): Extension<RequestId>, request: Request) -> Response {
+    error_response(
+        &id,
+        StatusCode::NOT_FOUND,
+        format!(
+            "no endpoint at {}; the server answers GET /ping, POST /invocations and GET \
+             /execution-parameters",
+            request.uri().path()
+        ),
+    )
+}
+
+/// Answers a served path asked with another method with 405 and a JSON error body; axum adds
+/// the `Allow` header.
+async fn wrong_method(Extension(id): Extension<RequestId>, request: Request) -> Response {
+    let path = request.uri().path();
+    let allowed = if path == "/invocations" {
+        "POST"
+    } else {
+        "GET"
+    };
+    error_response(
+        &id,
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "method {} is not allowed on {path}; use {allowed}",
+            request.method()
+        ),
+    )
 }
 
 /// Suggests batch-transform settings: one concurrent transform per scoring thread, many

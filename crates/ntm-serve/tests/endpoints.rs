@@ -298,6 +298,15 @@ fn missing_model_stops_server() {
 fn unknown_path_and_method() {
     let (folder, _) = four_block_model();
     let server = TestServer::start(folder);
-    assert_eq!(server.get("/predict").status, 404);
-    assert_eq!(server.get("/invocations").status, 405);
+    let reply = server.get("/predict");
+    reply.assert_status(404);
+    let message = reply.error_message();
+    assert!(message.contains("/predict"), "{message}");
+    assert!(message.contains("POST /invocations"), "{message}");
+
+    let reply = server.get("/invocations");
+    reply.assert_status(405);
+    let message = reply.error_message();
+    assert!(message.contains("GET"), "{message}");
+    assert!(message.contains("use POST"), "{message}");
 }
