@@ -86,6 +86,19 @@ fn list_positions(positions: &[DocumentPosition]) -> String {
     shown.join(", ")
 }
 
+/// Says why a channel has no document: its files hold no rows, or every row is empty.
+fn describe_empty(empty: usize, first_empty: &[DocumentPosition]) -> String {
+    if empty == 0 {
+        "its files hold no rows. Upload the data or fix the channel path.".to_owned()
+    } else {
+        format!(
+            "all {empty} rows are empty (first: {}). Check the preprocessing that built the \
+             counts.",
+            list_positions(first_empty)
+        )
+    }
+}
+
 /// Every failure of reading or writing a data file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -418,12 +431,8 @@ pub enum FormatError {
         path: PathBuf,
     },
 
-    /// Every document in a channel is empty.
-    #[error(
-        "{}: no non-empty documents in the channel: all {empty} rows are empty (first: {}). \
-         Check the preprocessing that built the counts.",
-        show(.path), list_positions(.first_empty)
-    )]
+    /// Every document in a channel is empty, or its files hold no rows at all.
+    #[error("{}: no non-empty documents in the channel: {}", show(.path), describe_empty(*.empty, .first_empty))]
     NoDocuments {
         /// The channel folder or file.
         path: PathBuf,

@@ -264,6 +264,21 @@ fn all_empty_channel_is_rejected() {
 }
 
 #[test]
+fn channel_of_empty_files_says_it_has_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train.csv");
+    std::fs::write(&path, "").unwrap();
+    let err = read_channel(&path, None, 4).unwrap_err();
+    assert!(
+        matches!(err, FormatError::NoDocuments { empty: 0, .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("its files hold no rows"), "{message}");
+    assert!(!message.contains("all 0 rows"), "{message}");
+}
+
+#[test]
 fn empty_records_are_positioned_by_index() {
     let dir = tempfile::tempdir().unwrap();
     let rows: Vec<(&[u64], &[f32])> =
