@@ -51,13 +51,12 @@ pub enum ServeError {
         message: String,
     },
     /// The listening socket could not be opened or failed.
-    #[error("{action} failed: {source}")]
+    #[error("{action} failed: {error}")]
     Io {
         /// Attempted operation, for example "binding 0.0.0.0:8080".
         action: String,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error, part of the message so that it prints once.
+        error: std::io::Error,
     },
     /// The scoring threads could not be started.
     #[error("cannot start {threads} scoring threads: {message}")]

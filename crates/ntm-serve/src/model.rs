@@ -48,7 +48,7 @@ impl Model {
         let source = artifact_path(path);
         let artifact = ModelArtifact::load(&source).map_err(|source_error| ServeError::Model {
             path: source.clone(),
-            message: source_error.to_string(),
+            message: with_causes(&source_error),
         })?;
         Ok(Model::from_artifact(artifact))
     }
@@ -166,4 +166,16 @@ fn text_counter(artifact: &ModelArtifact) -> Result<TextCounter, String> {
         tokenizer: Tokenizer::new(settings),
         vocabulary,
     })
+}
+
+/// Joins an error's message with those of its causes, as `message: cause: cause`.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        message.push_str(": ");
+        message.push_str(&next.to_string());
+        cause = next.source();
+    }
+    message
 }

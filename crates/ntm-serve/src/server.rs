@@ -118,13 +118,13 @@ impl Server {
     pub async fn bind(address: SocketAddr, config: ServerConfig) -> Result<Server, ServeError> {
         let listener = TcpListener::bind(address)
             .await
-            .map_err(|source| ServeError::Io {
+            .map_err(|error| ServeError::Io {
                 action: format!("binding {address}"),
-                source,
+                error,
             })?;
-        let address = listener.local_addr().map_err(|source| ServeError::Io {
+        let address = listener.local_addr().map_err(|error| ServeError::Io {
             action: format!("reading the address bound for {address}"),
-            source,
+            error,
         })?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads)
@@ -213,9 +213,9 @@ impl Server {
         axum::serve(self.listener, app)
             .with_graceful_shutdown(stop)
             .await
-            .map_err(|source| ServeError::Io {
+            .map_err(|error| ServeError::Io {
                 action: format!("serving on {address}"),
-                source,
+                error,
             })?;
         let failure = failure.lock().ok().and_then(|mut slot| slot.take());
         match failure {

@@ -6,7 +6,7 @@ mod common;
 use common::{assert_close, csv_to_json, four_block_model, TestServer};
 use ntm_formats::record::{encode_dense_record, encode_sparse_record};
 use ntm_formats::recordio::RecordIoWriter;
-use ntm_serve::ServerConfig;
+use ntm_serve::{Server, ServerConfig};
 
 /// Three documents of the four-block corpus (sports, finance, food) and an empty one.
 const CSV_ROWS: &str = "9,8,4,3,6,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0\n\
@@ -292,6 +292,32 @@ fn missing_model_stops_server() {
     let message = error.to_string();
     assert!(message.contains("cannot load the model"), "{message}");
     assert!(message.contains("absent"), "{message}");
+    // The reason the file cannot be opened is part of the message.
+    let reason = std::io::Error::from_raw_os_error(2).to_string();
+    assert!(message.contains(&reason), "{message}");
+}
+
+#[test]
+fn busy_port_error_prints_its_cause_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let address = taken.local_addr().expect("local address");
+    let (folder, _) = four_block_model();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let error = match runtime.block_on(Server::bind(
+        address,
+        ServerConfig::new(folder.to_path_buf()),
+    )) {
+        Ok(_) => panic!("binding a port in use succeeded"),
+        Err(error) => error,
+    };
+    let message = error.to_string();
+    assert!(message.contains(&address.to_string()), "{message}");
+    assert!(message.contains("os error"), "{message}");
+    // The cause is in the message and not chained as well, so a printed chain shows it once.
+    assert!(std::error::Error::source(&error).is_none(), "{error:?}");
 }
 
 #[test]
