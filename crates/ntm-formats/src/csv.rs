@@ -134,7 +134,7 @@ impl<R: Read> CsvReader<R> {
     }
 }
 
-/// Parses one count cell; `first_row` turns a word-like cell into a header error.
+/// Parses one count cell; on the first row, a word-like first cell is a header error.
 fn parse_count(field: &[u8], line: u64, column: usize, first_row: bool) -> Result<f32> {
     // Dense rows are mostly zeros, so skip the float parser for them.
     if field == b"0" {
@@ -149,8 +149,9 @@ fn parse_count(field: &[u8], line: u64, column: usize, first_row: bool) -> Resul
     }
     let text = String::from_utf8_lossy(field);
     let Ok(value) = text.parse::<f32>() else {
+        // A header row starts with a word; a row whose earlier cells parsed as numbers is data.
         let wordlike = text.chars().any(char::is_alphabetic);
-        if first_row && wordlike {
+        if first_row && column == 1 && wordlike {
             return Err(FormatError::CsvHeader {
                 path: PathBuf::new(),
                 line,

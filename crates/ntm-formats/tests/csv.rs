@@ -267,6 +267,24 @@ fn writer_output_reads_back_identically() {
 }
 
 #[test]
+fn word_after_numbers_is_no_header() {
+    let err = parse_csv(b"1,2,abc\n", 3, 0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FormatError::CsvInvalidNumber {
+                line: 1,
+                column: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(!message.contains("header row"), "{message}");
+}
+
+#[test]
 fn raw_text_points_to_prepare() {
     let err = parse_csv(b"The orbit of the moon is elliptical\n", 4, 0).unwrap_err();
     let message = err.to_string();
