@@ -311,16 +311,9 @@ fn run_job(job: TrainJob) -> Result<()> {
     let embeddings = match (&embeddings_path, &channels.vocabulary) {
         (Some(path), Some(words)) => {
             info!("Loading pre-trained word vectors from {}", path.display());
+            // The loader logs SageMaker's line for vocabulary words without a vector.
             let vectors = VocabularyEmbeddings::load(path, words)
                 .with_context(|| format!("cannot load the word vectors {}", path.display()))?;
-            if vectors.missing_words() > 0 {
-                warn!(
-                    "{} of the {} vocabulary words have no vector in {}; WETC skips them, so it describes the other words only",
-                    vectors.missing_words(),
-                    words.len(),
-                    path.display()
-                );
-            }
             Some(vectors)
         }
         (Some(path), None) => {
