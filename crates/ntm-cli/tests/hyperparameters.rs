@@ -87,6 +87,10 @@ fn invalid_values_rejected_before_data() {
             message.contains(&format!("\"{value}\"")),
             "{name}: message lacks the value: {message}"
         );
+        assert!(
+            message.contains(&format!("`{key}` comes from {}", file.display())),
+            "{name}: message does not name the file: {message}"
+        );
         if key == "num_topic" {
             // An unknown key: the message suggests the known key it resembles.
             assert!(
@@ -192,6 +196,19 @@ fn flag_replaces_invalid_file_value() {
     let message = assert_rejected_before_data(&run, &output, "--epochs 0");
     assert!(
         message.contains("epochs") && message.contains("\"0\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn invalid_flag_is_named_as_the_source() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let file = root.path().join("hyperparameters.json");
+    write_json(&file, &serde_json::json!({"num_topics": "4"}));
+    let (run, output) = train(root.path(), &file, &["--learning-rate", "3"]);
+    let message = assert_rejected_before_data(&run, &output, "flag");
+    assert!(
+        message.contains("`learning_rate` comes from --learning-rate"),
         "{message}"
     );
 }

@@ -219,6 +219,17 @@ pub enum HyperparameterError {
     },
 }
 
+impl HyperparameterError {
+    /// Returns the hyperparameter the error is about, when it is about one key.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Self::InvalidValue { key, .. } | Self::UnknownKey { key, .. } => Some(key),
+            Self::Missing { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
 /// Shorthand for results of this module.
 pub type Result<T, E = HyperparameterError> = std::result::Result<T, E>;
 

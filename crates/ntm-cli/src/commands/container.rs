@@ -83,20 +83,19 @@ fn run(args: &TrainArgs, root: &Path) -> Result<()> {
 
     // 1. Hyperparameters: SageMaker's file, then any flags given on the command line.
     let hyperparameters_path = config.join("hyperparameters.json");
-    let mut values = if hyperparameters_path.is_file() {
-        train::read_hyperparameters_file(&hyperparameters_path)?
+    let file = if hyperparameters_path.is_file() {
+        Some((
+            hyperparameters_path.as_path(),
+            train::read_hyperparameters_file(&hyperparameters_path)?,
+        ))
     } else {
         warn!(
             "{} not found: using flags and defaults only",
             hyperparameters_path.display()
         );
-        BTreeMap::new()
+        None
     };
-    for (key, value) in args.flag_values() {
-        if let Some(value) = value {
-            values.insert(key.to_owned(), value.clone());
-        }
-    }
+    let values = train::merge_values(file, args);
 
     // 2. Channel content types and input modes.
     let content_types = read_input_data_config(&config.join("inputdataconfig.json"))?;

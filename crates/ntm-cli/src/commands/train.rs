@@ -191,6 +191,8 @@ enum ModelOutput {
 struct TrainJob {
     data: PathBuf,
     values: BTreeMap<String, String>,
+    /// Where each value came from (a file or a flag), for error messages.
+    origins: BTreeMap<String, String>,
     channels: ChannelSettings,
     output: ModelOutput,
     host: String,
@@ -215,15 +217,11 @@ fn job_from_args(args: &TrainArgs, data: &Path, output: &Path) -> Result<TrainJo
             data.display()
         );
     }
-    let mut values = match &args.hyperparameters {
-        Some(path) => read_hyperparameters_file(path)?,
-        None => BTreeMap::new(),
+    let file = match &args.hyperparameters {
+        Some(path) => Some((path.as_path(), read_hyperparameters_file(path)?)),
+        None => None,
     };
-    for (key, value) in args.flag_values() {
-        if let Some(value) = value {
-            values.insert(key.to_owned(), value.clone());
-        }
-    }
+    let (values, origins) = merge_values(file, args);
     let default = args
         .content_type
         .as_deref()
@@ -233,6 +231,7 @@ fn job_from_args(args: &TrainArgs, data: &Path, output: &Path) -> Result<TrainJo
     Ok(TrainJob {
         data: data.to_path_buf(),
         values,
+        origins,
         channels: ChannelSettings {
             default,
             ..ChannelSettings::default()
@@ -274,6 +273,7 @@ impl ChannelSettings {
 fn run_job(job: TrainJob) -> Result<()> {
     // 1. Hyperparameters, validated before any data is read.
     let mut values = job.values;
+    let mut origins = job.origins;
     let vocab_path = job.data.join("auxiliary").join("vocab.txt");
     if !values.contains_key("feature_dim") && vocab_path.is_file() {
         let words = ntm_formats::vocab::read_vocab(&vocab_path)?;
@@ -283,9 +283,19 @@ fn run_job(job: TrainJob) -> Result<()> {
             vocab_path.display()
         );
         values.insert("feature_dim".to_owned(), words.len().to_string());
+        origins.insert(
+            "feature_dim".to_owned(),
+            format!("the line count of {}", vocab_path.display()),
+        );
     }
-    let hyperparameters =
-        Hyperparameters::from_string_map(&values).context("invalid hyperparameters")?;
+    let hyperparameters = Hyperparameters::from_string_map(&values).map_err(|error| {
+        let origin = error.key().and_then(|key| Some((key, origins.get(key)?)));
+        let context = match origin {
+            Some((key, origin)) => format!("invalid hyperparameters (`{key}` comes from {origin})"),
+            None => "invalid hyperparameters".to_owned(),
+        };
+        anyhow::Error::new(error).context(context)
+    })?;
     info!(
         "Final configuration: {}",
         format_configuration(&hyperparameters.to_string_map())
@@ -420,7 +430,7 @@ fn peak_resident_memory() -> Option<u64> {
 /// Builds a job from the SageMaker container layout under `root` (see `commands::container`).
 pub(super) fn container_job(
     root: &Path,
-    values: BTreeMap<String, String>,
+    (values, origins): (BTreeMap<String, String>, BTreeMap<String, String>),
     channels: ChannelSettings,
     host: String,
     args: &TrainArgs,
@@ -429,6 +439,7 @@ pub(super) fn container_job(
     run_job(TrainJob {
         data: root.join("input").join("data"),
         values,
+        origins,
         channels,
         output: ModelOutput::Folder(root.join("model")),
         host,
@@ -438,6 +449,31 @@ pub(super) fn container_job(
         embeddings: args.embeddings.clone(),
         stop: Some(stop),
     })
+}
+
+/// Merges the values of a hyperparameters file with the flags, which override it, and
+/// records where each value came from.
+pub(super) fn merge_values(
+    file: Option<(&Path, BTreeMap<String, String>)>,
+    args: &TrainArgs,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let mut origins = BTreeMap::new();
+    let mut values = match file {
+        Some((path, values)) => {
+            for key in values.keys() {
+                origins.insert(key.clone(), path.display().to_string());
+            }
+            values
+        }
+        None => BTreeMap::new(),
+    };
+    for (key, value) in args.flag_values() {
+        if let Some(value) = value {
+            values.insert(key.to_owned(), value.clone());
+            origins.insert(key.to_owned(), format!("--{}", key.replace('_', "-")));
+        }
+    }
+    (values, origins)
 }
 
 /// Reads a SageMaker `hyperparameters.json` into a string map.
