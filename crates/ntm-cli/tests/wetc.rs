@@ -112,3 +112,29 @@ fn bad_vectors_fail_before_training() {
         run.stderr
     );
 }
+
+#[test]
+fn blank_vocabulary_line_is_warned() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let mut words = common::read_lines(&fixture("four-block-corpus/vocab.txt"));
+    words[2] = String::new();
+    let vocab = root.path().join("vocab.txt");
+    fs::write(&vocab, format!("{}\n", words.join("\n"))).expect("write vocabulary");
+    csv_channels(
+        root.path(),
+        "data",
+        &fixture("four-block-corpus/train.csv"),
+        None,
+        Some(&vocab),
+    );
+    let run = train(root.path(), &[]);
+    run.assert_success();
+    assert_eq!(
+        run.stderr
+            .matches("1 blank line(s) in the vocabulary, the first at line 3")
+            .count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}

@@ -48,6 +48,24 @@ pub fn read_vocab(path: &Path) -> Result<Vec<String>> {
     parse_vocab(&bytes).map_err(|e| e.with_path(path))
 }
 
+/// Logs a warning when words read from `path` include blank lines, which still take word ids
+/// (the topic block then shows an empty word there).
+pub fn warn_blank_words(path: &Path, words: &[String]) {
+    let blank: Vec<usize> = words
+        .iter()
+        .enumerate()
+        .filter(|(_, word)| word.trim().is_empty())
+        .map(|(id, _)| id + 1)
+        .collect();
+    if let Some(first) = blank.first() {
+        tracing::warn!(
+            path = %path.display(),
+            "{} blank line(s) in the vocabulary, the first at line {first}; each still counts as a word id",
+            blank.len()
+        );
+    }
+}
+
 /// Checks a vocabulary of `words` entries read from `path` against `feature_dim`.
 ///
 /// More words than features is allowed: the extra lines are logged as a warning and ignored

@@ -551,6 +551,7 @@ pub fn load_channels(
     let vocabulary = if vocab_path.is_file() {
         let words = ntm_formats::vocab::read_vocab(&vocab_path)?;
         ntm_formats::vocab::check_vocab_size(&vocab_path, words.len(), feature_dim)?;
+        ntm_formats::vocab::warn_blank_words(&vocab_path, &words);
         info!(
             "Vocab file vocab.txt is expected at {}",
             vocab_path.parent().unwrap_or(data).display()
