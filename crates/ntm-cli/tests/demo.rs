@@ -21,6 +21,12 @@ fn demo_prints_twenty_topics() {
         ],
     );
     run.assert_success();
+    // The shipped sample fits the default in-memory limit, so it is shuffled in full.
+    assert!(
+        !run.stderr.contains("over the in-memory limit"),
+        "{}",
+        run.stderr
+    );
 
     assert_eq!(quality_metrics(&run.stderr, "train").len(), 3, "epochs run");
     let (header, topics) = topic_block(&run.stderr);

@@ -91,6 +91,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         mini_batch_size: Some("32".to_owned()),
         batch_norm: Some("true".to_owned()),
         num_patience_epochs: Some("10".to_owned()),
+        in_memory_limit_mb: train::DEFAULT_IN_MEMORY_LIMIT_MB,
+        shuffle_buffer: ntm_model::trainer::DEFAULT_SHUFFLE_BUFFER,
         ..TrainArgs::default()
     })?;
     if temporary.is_none() {

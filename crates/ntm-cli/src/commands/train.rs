@@ -19,8 +19,14 @@ use tracing::{info, warn};
 use super::channels::{self, ChannelInput, PipeStream};
 use super::topics;
 
+/// Default of `--in-memory-limit-mb`.
+pub const DEFAULT_IN_MEMORY_LIMIT_MB: usize = 256;
+
 /// Arguments of `ntm train`. Every SageMaker hyperparameter is also a flag, with `-`
 /// for `_`; a flag overrides the same key of the hyperparameters file.
+///
+/// `Default` leaves every number at 0 and every path empty, not at the command line's
+/// defaults: code that builds arguments sets `in_memory_limit_mb` and `shuffle_buffer` itself.
 #[derive(Args, Debug, Default)]
 pub struct TrainArgs {
     /// Folder with the channel folders `train/`, optional `validation/` and `test/`, and
@@ -48,7 +54,7 @@ pub struct TrainArgs {
     pub threads: usize,
     /// Memory for channels held in memory, in MiB, all channels together. A channel that does
     /// not fit is streamed from disk on every epoch, with a bounded shuffle buffer.
-    #[arg(long, env = "NTM_IN_MEMORY_LIMIT_MB", default_value_t = 256)]
+    #[arg(long, env = "NTM_IN_MEMORY_LIMIT_MB", default_value_t = DEFAULT_IN_MEMORY_LIMIT_MB)]
     pub in_memory_limit_mb: usize,
     /// Word vectors in GloVe text format (`.gz` accepted) for WETC in the final topic block.
     /// Without it, `auxiliary/embeddings.txt` or `auxiliary/embeddings.txt.gz` in the data
