@@ -202,6 +202,13 @@ pub fn decode_json(bytes: &[u8], feature_dim: usize) -> Result<SparseRows> {
     }
 }
 
+/// Returns the parser's message without the position it appends (` at line L column C`).
+fn error_kind_text(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    text.strip_suffix(&suffix).unwrap_or(&text).to_owned()
+}
+
 /// Decodes an `application/json` body through a [`Value`] tree: every form, and every error.
 fn decode_json_tree(bytes: &[u8], feature_dim: usize) -> Result<SparseRows> {
     let value: Value =
@@ -357,7 +364,8 @@ pub fn push_json_line(rows: &mut SparseRows, line: &[u8], number: u64) -> Result
     }
     let value: Value = serde_json::from_slice(line).map_err(|error| BodyError::Syntax {
         line: Some(number),
-        message: error.to_string(),
+        // The parser counts lines within this one line; only its column means anything here.
+        message: format!("{} at column {}", error_kind_text(&error), error.column()),
     })?;
     push_instance(rows, &value, Item::Line(number))?;
     Ok(true)
@@ -757,6 +765,10 @@ mod tests {
             matches!(error, BodyError::Syntax { line: Some(2), .. }),
             "{error}"
         );
+        // One position only: the line of the body and the column within it.
+        let message = error.to_string();
+        assert!(message.contains("at column 2"), "{message}");
+        assert!(!message.contains("line 1"), "{message}");
         let error = decode_json(b"1,0,2\n", 3).unwrap_err();
         assert!(
             error
