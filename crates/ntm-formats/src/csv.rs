@@ -136,6 +136,12 @@ impl<R: Read> CsvReader<R> {
 
 /// Parses one count cell; on the first row, a word-like first cell is a header error.
 fn parse_count(field: &[u8], line: u64, column: usize, first_row: bool) -> Result<f32> {
+    // The CSV parser unquotes a cell only when the quote comes first, so ` "2" ` arrives here
+    // trimmed but still quoted.
+    let field = match field {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => field,
+    };
     // Dense rows are mostly zeros, so skip the float parser for them.
     if field == b"0" {
         return Ok(0.0);

@@ -299,3 +299,15 @@ fn missing_label_column_suggests_label_size_zero() {
     assert!(message.contains("text/csv;label_size=0"), "{message}");
     assert!(!message.contains("set feature_dim"), "{message}");
 }
+
+#[test]
+fn quoted_cells_with_spaces_around_parse() {
+    let rows = parse_csv(b"1, \"2\" ,3\n\"4\",5, 6 \n", 3, 0).unwrap();
+    assert_eq!(rows.row(0), (&[0u32, 1, 2][..], &[1.0f32, 2.0, 3.0][..]));
+    assert_eq!(rows.row(1), (&[0u32, 1, 2][..], &[4.0f32, 5.0, 6.0][..]));
+    let err = parse_csv(b"1, \"\" ,3\n", 3, 0).unwrap_err();
+    assert!(
+        matches!(err, FormatError::CsvEmptyField { column: 2, .. }),
+        "{err:?}"
+    );
+}
