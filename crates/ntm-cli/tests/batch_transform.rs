@@ -488,8 +488,14 @@ fn errors_name_file_and_position() {
     let gzip = trained.write("counts.gz", &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
     let message = trained.infer(&gzip, &[]).assert_failure();
     assert!(message.contains("counts.gz"), "{message}");
-    assert!(message.contains("decompress the file first"), "{message}");
+    assert!(message.contains("decompress it first"), "{message}");
     assert!(message.contains("--text"), "{message}");
+    // A content type does not make compressed bytes readable.
+    let message = trained
+        .infer(&gzip, &["--content-type", "application/jsonlines"])
+        .assert_failure();
+    assert!(message.contains("gzip-compressed"), "{message}");
+    assert!(!message.contains("not valid JSON"), "{message}");
 
     let raw = trained.write(
         "raw.jsonl",

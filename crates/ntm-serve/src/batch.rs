@@ -66,15 +66,26 @@ pub enum BatchError {
     },
     /// The format of a file was not given and its first bytes match no input format.
     #[error(
-        "{}: cannot detect the content type: the file starts like {looks_like}. {}",
-        .path.display(),
-        undetected_advice(*.looks_like)
+        "{}: cannot detect the content type: the file starts like {looks_like}. Pass \
+         --content-type with one of text/csv, application/json, application/jsonlines, \
+         application/x-recordio-protobuf or text/plain",
+        .path.display()
     )]
     Undetected {
         /// The file.
         path: PathBuf,
         /// The format the first bytes resemble.
         looks_like: Sniffed,
+    },
+    /// A file is gzip-compressed; batch input is read uncompressed.
+    #[error(
+        "{}: the file is gzip-compressed, and batch input is read uncompressed: decompress it \
+         first, or pass --text to count raw documents, which reads .gz files",
+        .path.display()
+    )]
+    Compressed {
+        /// The file.
+        path: PathBuf,
     },
     /// A file could not be opened or read.
     #[error("{}: {action} failed: {error}", .path.display())]
@@ -86,20 +97,6 @@ pub enum BatchError {
         /// The underlying error, part of the message.
         error: io::Error,
     },
-}
-
-/// Returns what to do about a file whose format was not detected.
-fn undetected_advice(looks_like: Sniffed) -> &'static str {
-    match looks_like {
-        Sniffed::Gzip => {
-            "Batch input is read uncompressed: decompress the file first, or pass --text to \
-             count raw documents, which reads .gz files"
-        }
-        _ => {
-            "Pass --content-type with one of text/csv, application/json, \
-             application/jsonlines, application/x-recordio-protobuf or text/plain"
-        }
-    }
 }
 
 /// Returns a hint for JSON documents that hold raw text in place of counts.
@@ -241,6 +238,12 @@ impl<'m> BatchReader<'m> {
         if looks_like == Sniffed::Empty {
             tracing::debug!(file = %path.display(), "skipping empty file");
             return Ok(None);
+        }
+        if looks_like == Sniffed::Gzip {
+            // No decoder reads compressed bytes, so report them before a decoder fails on them.
+            return Err(BatchError::Compressed {
+                path: path.to_path_buf(),
+            });
         }
         let format = match self.format {
             Some(format) => format,

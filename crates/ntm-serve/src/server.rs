@@ -271,7 +271,7 @@ async fn ping(State(state): State<AppState>, Extension(id): Extension<RequestId>
     }
 }
 
-/// Answers a path the server does not serve with 404 and a JSON error body.
+/// Returns 404 with a JSON error body for a path the server does not serve.
 async fn unknown_path(Extension(id): Extension<RequestId>, request: Request) -> Response {
     error_response(
         &id,
@@ -284,7 +284,7 @@ async fn unknown_path(Extension(id): Extension<RequestId>, request: Request) -> 
     )
 }
 
-/// Answers a served path asked with another method with 405 and a JSON error body; axum adds
+/// Returns 405 with a JSON error body for a served path asked with another method; axum adds
 /// the `Allow` header.
 async fn wrong_method(Extension(id): Extension<RequestId>, request: Request) -> Response {
     let path = request.uri().path();

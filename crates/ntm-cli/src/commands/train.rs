@@ -197,7 +197,7 @@ enum ModelOutput {
 struct TrainJob {
     data: PathBuf,
     values: BTreeMap<String, String>,
-    /// Where each value came from (a file or a flag), for error messages.
+    /// Origin of each value (a file or a flag), for error messages.
     origins: BTreeMap<String, String>,
     channels: ChannelSettings,
     output: ModelOutput,

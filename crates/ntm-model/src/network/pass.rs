@@ -20,20 +20,20 @@ const MAX_SHARDS: usize = 8;
 /// Gradient values summed per rayon task when the shards' gradients are added up.
 const REDUCE_CHUNK: usize = 1 << 14;
 
-/// Returns how many shards a training batch of `rows` documents is split into: one per full
-/// [`SHARD_ROWS`] documents, at least 1 and at most [`MAX_SHARDS`].
-///
-/// The count depends on the batch size only, never on the number of threads, so one and several
-/// threads compute the same sums in the same order.
-/// The `log_sigma` that the linear KL term `2 log_sigma` reads: itself up to
-/// [`LOG_SIGMA_MAX`], mirrored about it above. Past the clamp, where `exp` no longer sees
-/// `log_sigma`, the KL term then keeps rising with slope 1 instead of falling, so the gradient
-/// pulls `log_sigma` back into the range rather than further out.
+/// Returns the `log_sigma` that the linear KL term `2 log_sigma` reads: itself up to
+/// [`LOG_SIGMA_MAX`], mirrored about it above. Past the clamp, `exp` takes the clamped value,
+/// and the mirrored linear term makes the KL rise with slope 1 instead of falling, so the
+/// gradient pulls `log_sigma` back into the range.
 fn reflect_above_max(log_sigma: f64) -> f64 {
     let max = f64::from(LOG_SIGMA_MAX);
     log_sigma.min(2.0 * max - log_sigma)
 }
 
+/// Returns how many shards a training batch of `rows` documents is split into: one per full
+/// [`SHARD_ROWS`] documents, at least 1 and at most [`MAX_SHARDS`].
+///
+/// The count depends on the batch size only, never on the number of threads, so one and several
+/// threads compute the same sums in the same order.
 fn shard_count(rows: usize) -> usize {
     (rows / SHARD_ROWS).clamp(1, MAX_SHARDS)
 }
