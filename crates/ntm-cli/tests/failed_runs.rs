@@ -271,4 +271,21 @@ fn prepare_without_training_documents_says_so() {
         "a failed run left {}",
         channels.display()
     );
+
+    // Every word shorter than the minimum: the error names the option that would help.
+    let chinese = root.path().join("chinese.jsonl");
+    fs::write(
+        &chinese,
+        "{\"text\": \"\u{6211}\u{559c}\u{6b22}\u{5b66}\u{4e60}\"}\n",
+    )
+    .expect("write input");
+    let message =
+        ntm(root.path(), &[&"prepare", &chinese, &"--output", &channels]).assert_failure();
+    assert!(message.contains("no token is left"), "{message}");
+    assert!(message.contains("--min-token-len 1"), "{message}");
+    assert!(
+        !channels.exists(),
+        "a failed run left {}",
+        channels.display()
+    );
 }

@@ -6,18 +6,22 @@
 //!    quotes and signature of a newsgroup post ([`crate::newsgroup`]).
 //! 2. Splits the text into words at Unicode word boundaries (UAX #29, through
 //!    `unicode-segmentation`'s `unicode_words`).
-//! 3. Lowercases each word when [`TokenizerSettings::lowercase`] is set.
-//! 4. Keeps a word only when every character is alphabetic
+//! 3. Composes each word to Unicode normalisation form C, so that a letter written as a base
+//!    letter and a combining accent (`e` + U+0301) becomes the one alphabetic character (`é`)
+//!    that step 5 accepts.
+//! 4. Lowercases each word when [`TokenizerSettings::lowercase`] is set.
+//! 5. Keeps a word only when every character is alphabetic
 //!    ([`char::is_alphabetic`]) and it has at least
 //!    [`TokenizerSettings::min_token_len`] characters, so numbers, `don't`,
 //!    `e.g` and `x11` are all dropped.
-//! 5. Drops stop words. The match ignores case: a word is a stop word when its
+//! 6. Drops stop words. The match ignores case: a word is a stop word when its
 //!    lowercase form is in the list.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::newsgroup::strip_newsgroup;
@@ -131,7 +135,15 @@ impl Tokenizer {
     }
 
     fn push_words(&self, text: &str, tokens: &mut Vec<String>) {
+        let mut composed = String::new();
         for word in text.unicode_words() {
+            let word = if is_nfc_quick(word.chars()) == IsNormalized::Yes {
+                word
+            } else {
+                composed.clear();
+                composed.extend(word.nfc());
+                composed.as_str()
+            };
             if !word.chars().all(char::is_alphabetic) {
                 continue;
             }
@@ -298,5 +310,17 @@ mod tests {
     fn settings_reject_unknown_fields() {
         let result = serde_json::from_str::<TokenizerSettings>(r#"{"min_len": 3}"#);
         assert!(result.is_err());
+    }
+
+    #[test]
+    fn decomposed_accents_are_composed() {
+        let tokenizer = Tokenizer::new(TokenizerSettings::default());
+        // "café" and "élève" with each accent as a separate combining character.
+        let decomposed = "cafe\u{301} e\u{301}le\u{300}ve";
+        assert_eq!(tokenizer.tokenize(decomposed), ["café", "élève"]);
+        assert_eq!(
+            tokenizer.tokenize(decomposed),
+            tokenizer.tokenize("café élève")
+        );
     }
 }

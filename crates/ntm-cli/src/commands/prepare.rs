@@ -222,6 +222,16 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
         validation_tokens = Some(validation);
     }
 
+    if train_tokens.iter().all(|doc| doc.tokens.is_empty()) {
+        bail!(
+            "no token is left in the {} training documents after tokenisation: every word was \
+             shorter than --min-token-len {}, not alphabetic, or a stop word. Chinese and \
+             Japanese text splits mostly into single characters and needs --min-token-len 1",
+            train_tokens.len(),
+            args.min_token_len
+        );
+    }
+
     // 4. Build the vocabulary from the training documents only.
     let mut builder = VocabularyBuilder::new();
     for doc in &train_tokens {
