@@ -184,12 +184,12 @@ pub enum TrainError {
     #[error("the train channel contains no non-empty document")]
     NoTrainingData,
     /// A streamed channel could not be read.
-    #[error("cannot read the {channel} channel: {source}")]
+    #[error("cannot read the {channel} channel: {error}")]
     Input {
         /// Channel name.
         channel: &'static str,
-        /// The reader's error.
-        source: StreamError,
+        /// The reader's error, part of the message so that a printed chain shows it once.
+        error: StreamError,
     },
     /// The loss became NaN or infinite.
     #[error(
@@ -539,9 +539,9 @@ impl<'s, 'a> EpochBatches<'s, 'a> {
                     config.sub_sample,
                     config.shuffle_buffer,
                 )
-                .map_err(|source| TrainError::Input {
+                .map_err(|error| TrainError::Input {
                     channel: "train",
-                    source,
+                    error,
                 })?;
                 Ok(EpochBatches::Stream { batches, documents })
             }
@@ -581,7 +581,7 @@ impl<'s, 'a> EpochBatches<'s, 'a> {
 
 fn input_error(channel: &'static str, expected: usize, error: BatchError) -> TrainError {
     match error {
-        BatchError::Stream(source) => TrainError::Input { channel, source },
+        BatchError::Stream(error) => TrainError::Input { channel, error },
         BatchError::FeatureDim { found } => TrainError::FeatureDim {
             channel,
             found,
@@ -632,9 +632,9 @@ pub fn evaluate_channel(
     let mut sums = LossSums::default();
     let mut eps = Vec::new();
     let mut batches =
-        OrderedBatches::start(channel, batch_size).map_err(|source| TrainError::Input {
+        OrderedBatches::start(channel, batch_size).map_err(|error| TrainError::Input {
             channel: "evaluation",
-            source,
+            error,
         })?;
     while let Some(batch) = batches
         .next_batch(feature_dim)
@@ -672,9 +672,9 @@ fn score_channel(
         on_batch,
     )
     .map_err(|error| match error {
-        TrainError::Input { source, .. } => TrainError::Input {
+        TrainError::Input { error: source, .. } => TrainError::Input {
             channel: channel_name,
-            source,
+            error: source,
         },
         TrainError::FeatureDim {
             found, expected, ..

@@ -311,6 +311,8 @@ fn streamed_read_error_names_channel() {
         "{error:?}"
     );
     assert!(message.contains("part-2.rec"), "{message}");
+    // The reader's error is in the message only, so a printed chain of causes shows it once.
+    assert!(std::error::Error::source(&error).is_none(), "{error:?}");
 }
 
 #[test]
