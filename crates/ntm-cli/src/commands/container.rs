@@ -57,9 +57,18 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         "SageMaker container mode: reading the job from {}",
         root.display()
     );
+    let path = root.join("output").join("failure");
+    // A reused job folder may hold the reason of an earlier run, which this run must not report.
+    match fs::remove_file(&path) {
+        Ok(()) => info!("Removed the earlier failure reason {}", path.display()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => bail!(
+            "cannot remove the earlier failure reason {}: {error}",
+            path.display()
+        ),
+    }
     let result = run(args, root);
     if let Err(failure) = &result {
-        let path = root.join("output").join("failure");
         let written = fs::create_dir_all(root.join("output"))
             .map_err(anyhow::Error::from)
             .and_then(|()| {
