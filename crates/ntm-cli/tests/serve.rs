@@ -257,9 +257,43 @@ fn invalid_payload_limit_is_rejected() {
         .env("SAGEMAKER_MAX_PAYLOAD_IN_MB", "500")
         .output()
         .expect("run ntm serve");
+    assert_ne!(output.status.code(), Some(0), "a bad limit was accepted");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("\"500\""), "{stderr}");
+    // The variable is named, not a flag the user never gave.
+    assert!(stderr.contains("SAGEMAKER_MAX_PAYLOAD_IN_MB"), "{stderr}");
+    assert!(stderr.contains("from 0 to 100"), "{stderr}");
+    assert!(!stderr.contains("--max-payload-mb"), "{stderr}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_ntm"))
+        .args(["serve", "--host", "127.0.0.1", "--model"])
+        .arg(root.path())
+        .env("SAGEMAKER_BIND_TO_PORT", "eighty")
+        .env_remove("SAGEMAKER_MAX_PAYLOAD_IN_MB")
+        .output()
+        .expect("run ntm serve");
+    assert_ne!(output.status.code(), Some(0), "a bad port was accepted");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SAGEMAKER_BIND_TO_PORT"), "{stderr}");
+    assert!(stderr.contains("\"eighty\""), "{stderr}");
+    assert!(!stderr.contains("--port"), "{stderr}");
+
+    // A flag wins over the variable, as the documentation says.
+    let output = Command::new(env!("CARGO_BIN_EXE_ntm"))
+        .args([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--max-payload-mb",
+            "500",
+            "--model",
+        ])
+        .arg(root.path())
+        .env_remove("SAGEMAKER_MAX_PAYLOAD_IN_MB")
+        .output()
+        .expect("run ntm serve");
     assert_eq!(output.status.code(), Some(2), "clap's usage error code");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("500"), "{stderr}");
     assert!(stderr.contains("0..=100"), "{stderr}");
 }
 

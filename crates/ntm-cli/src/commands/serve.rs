@@ -22,9 +22,10 @@ pub struct ServeArgs {
     /// contains `model.tar.gz`, or a `model.tar.gz` file.
     #[arg(long, default_value = "/opt/ml/model")]
     pub model: PathBuf,
-    /// TCP port to listen on; 0 lets the system pick a free port, which the log names.
-    #[arg(long, env = "SAGEMAKER_BIND_TO_PORT", default_value_t = 8080)]
-    pub port: u16,
+    /// TCP port to listen on; 0 lets the system pick a free port, which the log names. Without
+    /// it, the environment variable SAGEMAKER_BIND_TO_PORT gives the port, else 8080.
+    #[arg(long)]
+    pub port: Option<u16>,
     /// Address to listen on. The default 0.0.0.0 accepts connections on every interface, as
     /// SageMaker requires; use 127.0.0.1 to serve this machine only.
     #[arg(long, default_value = "0.0.0.0")]
@@ -33,21 +34,62 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Largest accepted request body in MiB (1 to 100); larger requests get 413. 0 selects the
-    /// maximum, 100, as SageMaker batch transform uses 0 for "no limit".
-    #[arg(
-        long,
-        env = "SAGEMAKER_MAX_PAYLOAD_IN_MB",
-        default_value_t = 6,
-        value_parser = clap::value_parser!(u64).range(0..=100)
-    )]
-    pub max_payload_mb: u64,
+    /// maximum, 100, as SageMaker batch transform uses 0 for "no limit". Without it, the
+    /// environment variable SAGEMAKER_MAX_PAYLOAD_IN_MB gives the limit, else 6.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=MAX_PAYLOAD_MB))]
+    pub max_payload_mb: Option<u64>,
+}
+
+/// Largest payload limit in MiB.
+const MAX_PAYLOAD_MB: u64 = 100;
+
+/// Returns the flag's value, else the environment variable's, else `default`. A variable that
+/// is set but invalid is an error that names it, since no flag was given.
+fn flag_or_env<T>(flag: Option<T>, variable: &str, allowed: &str, default: T) -> Result<T>
+where
+    T: std::str::FromStr,
+{
+    if let Some(value) = flag {
+        return Ok(value);
+    }
+    match std::env::var(variable) {
+        Ok(text) => text.trim().parse::<T>().map_err(|_| {
+            anyhow::anyhow!(
+                "invalid value {text:?} in the environment variable {variable}: expected {allowed}"
+            )
+        }),
+        Err(std::env::VarError::NotPresent) => Ok(default),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            anyhow::bail!(
+                "the environment variable {variable} is not valid UTF-8: expected {allowed}"
+            )
+        }
+    }
 }
 
 pub fn run(args: &ServeArgs) -> Result<()> {
-    let payload_mb = if args.max_payload_mb == 0 {
-        100
+    let port = flag_or_env(
+        args.port,
+        "SAGEMAKER_BIND_TO_PORT",
+        "a port number from 0 to 65535",
+        8080u16,
+    )?;
+    let max_payload_mb = flag_or_env(
+        args.max_payload_mb,
+        "SAGEMAKER_MAX_PAYLOAD_IN_MB",
+        "a whole number of MiB from 0 to 100",
+        6u64,
+    )?;
+    if max_payload_mb > MAX_PAYLOAD_MB {
+        anyhow::bail!(
+            "invalid value \"{max_payload_mb}\" in the environment variable \
+             SAGEMAKER_MAX_PAYLOAD_IN_MB: expected a whole number of MiB from 0 to 100"
+        );
+    }
+    let payload_mb = if max_payload_mb == 0 {
+        MAX_PAYLOAD_MB
     } else {
-        args.max_payload_mb
+        max_payload_mb
     };
     let config = ServerConfig {
         model_path: args.model.clone(),
@@ -69,7 +111,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         // Install the signal handlers before binding, so a SIGTERM right after start-up is
         // not lost.
         let shutdown = shutdown_signal()?;
-        let address = SocketAddr::new(args.host, args.port);
+        let address = SocketAddr::new(args.host, port);
         let server = Server::bind(address, config).await?;
         server.run(shutdown).await?;
         Ok(())
