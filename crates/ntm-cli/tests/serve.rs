@@ -278,7 +278,7 @@ fn invalid_payload_limit_is_rejected() {
     assert!(stderr.contains("\"eighty\""), "{stderr}");
     assert!(!stderr.contains("--port"), "{stderr}");
 
-    // A flag wins over the variable, as the documentation says.
+    // A flag wins over the variable.
     let output = Command::new(env!("CARGO_BIN_EXE_ntm"))
         .args([
             "serve",

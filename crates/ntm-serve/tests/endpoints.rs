@@ -299,8 +299,8 @@ fn missing_model_stops_server() {
 
 #[test]
 fn busy_port_error_prints_its_cause_once() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    let address = taken.local_addr().expect("local address");
+    let occupied = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let address = occupied.local_addr().expect("local address");
     let (folder, _) = four_block_model();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
