@@ -46,15 +46,10 @@ const EXP_MIN_INPUT: f32 = -87.336_54;
 /// Inputs above this overflow `f32`; [`fast_exp`] clamps them here, so it never returns infinity.
 const EXP_MAX_INPUT: f32 = 88.376_26;
 
-/// Computes `e^x` for `f32` with a relative error below 1e-6, in straight-line code that the
-/// compiler vectorises when it is called in a loop.
-///
-/// Range reduction writes `x = n ln 2 + r` with integer `n` and `|r| <= ln 2 / 2`, a degree-7
-/// Taylor polynomial gives `e^r` (truncation error below 1e-8 on that interval), and `2^n` is
-/// built from the exponent bits. Inputs below about -87.34 return 0 and inputs above about
-/// 88.38 are clamped there; NaN returns NaN.
+/// Splits `x` into `n ln 2 + r` with `|r| <= ln 2 / 2` and returns `n` and `e^r`, the degree-7
+/// Taylor polynomial in `r`: the shared core of [`fast_exp`] and [`fast_exp_nonpositive`].
 #[inline(always)]
-pub fn fast_exp(x: f32) -> f32 {
+fn exp_reduce(x: f32) -> (i32, f32) {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split into a part with trailing zero bits and a small remainder, so that n * LN2_HI is exact.
     const LN2_HI: f32 = 0.693_145_75;
@@ -62,12 +57,10 @@ pub fn fast_exp(x: f32) -> f32 {
     // Adding 1.5 * 2^23 rounds to an integer and leaves that integer in the low mantissa bits.
     const ROUND_MAGIC: f32 = 12_582_912.0;
 
-    // The lower clamp only keeps the bit arithmetic in range; such inputs return 0 below.
-    let clamped = x.clamp(EXP_MIN_INPUT - 1.0, EXP_MAX_INPUT);
     // A plain multiply-add: `mul_add` is a library call unless the target has FMA.
-    let shifted = clamped * LOG2_E + ROUND_MAGIC;
+    let shifted = x * LOG2_E + ROUND_MAGIC;
     let n = shifted - ROUND_MAGIC;
-    let r = clamped - n * LN2_HI - n * LN2_LO;
+    let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.0 / 5040.0;
     p = p * r + 1.0 / 720.0;
     p = p * r + 1.0 / 120.0;
@@ -77,6 +70,21 @@ pub fn fast_exp(x: f32) -> f32 {
     p = p * r + 1.0;
     p = p * r + 1.0;
     let n_int = (shifted.to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32);
+    (n_int, p)
+}
+
+/// Computes `e^x` for `f32` with a relative error below 1e-6, in straight-line code that the
+/// compiler vectorises when it is called in a loop.
+///
+/// Range reduction writes `x = n ln 2 + r` with integer `n` and `|r| <= ln 2 / 2`, a degree-7
+/// Taylor polynomial gives `e^r` (truncation error below 1e-8 on that interval), and `2^n` is
+/// built from the exponent bits. Inputs below about -87.34 return 0 and inputs above about
+/// 88.38 are clamped there; NaN returns NaN.
+#[inline(always)]
+pub fn fast_exp(x: f32) -> f32 {
+    // The lower clamp only keeps the bit arithmetic in range; such inputs return 0 below.
+    let clamped = x.clamp(EXP_MIN_INPUT - 1.0, EXP_MAX_INPUT);
+    let (n_int, p) = exp_reduce(clamped);
     // n lies in [-128, 128] here; 2^128 is split in two factors to stay finite.
     let half = n_int >> 1;
     let scale_a = f32::from_bits(((half + 127) << 23) as u32);
@@ -96,27 +104,12 @@ pub fn fast_exp(x: f32) -> f32 {
 /// Positive inputs give wrong results.
 #[inline(always)]
 pub fn fast_exp_nonpositive(x: f32) -> f32 {
-    const LOG2_E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    const ROUND_MAGIC: f32 = 12_582_912.0;
     const LOWEST: f32 = EXP_MIN_INPUT - 1.0;
 
     // A comparison rather than `max`, which would turn NaN into the bound.
     let clamped = if x < LOWEST { LOWEST } else { x };
-    let shifted = clamped * LOG2_E + ROUND_MAGIC;
-    let n = shifted - ROUND_MAGIC;
-    let r = clamped - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    // n lies in [-128, 0]; below -126 the input is under EXP_MIN_INPUT and the result is 0.
-    let n_int = (shifted.to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32);
+    // n lies in [-128, 0]. Below -126 the input is under EXP_MIN_INPUT and the result is 0.
+    let (n_int, p) = exp_reduce(clamped);
     let scale = f32::from_bits(((n_int + 127).max(0) << 23) as u32);
     let y = p * scale;
     if x < EXP_MIN_INPUT {
