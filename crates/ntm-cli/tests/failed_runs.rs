@@ -230,7 +230,7 @@ fn prepare_refuses_existing_channels_without_force() {
 }
 
 #[test]
-fn prepare_without_training_documents_says_so() {
+fn prepare_rejects_missing_training_documents() {
     let root = tempfile::tempdir().expect("temporary folder");
     let empty = root.path().join("empty.jsonl");
     fs::write(&empty, "").expect("write input");

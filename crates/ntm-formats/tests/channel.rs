@@ -264,7 +264,7 @@ fn all_empty_channel_is_rejected() {
 }
 
 #[test]
-fn channel_of_empty_files_says_it_has_no_rows() {
+fn empty_channel_file_reports_no_rows() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("train.csv");
     std::fs::write(&path, "").unwrap();

@@ -15,8 +15,7 @@
 //! overflow; the gradient through a clamped value is zero. `r` is the identity up to `MAX` and
 //! mirrors about it above: `r(s) = min(s, 2 MAX - s)`. Below the range the linear term keeps its
 //! gradient, which pulls `log_sigma` back up. Above it the plain linear term would keep lowering
-//! the loss as `log_sigma` grew, with nothing to stop it; mirrored, it pulls `log_sigma` back
-//! down at the same rate.
+//! the loss as `log_sigma` grew. Mirrored, it pulls `log_sigma` back down at the same rate.
 //!
 //! Parameter layout (also the artifact's tensor names), in this order:
 //!
