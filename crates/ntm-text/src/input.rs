@@ -26,7 +26,10 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use csv_quotes::QuoteTracker;
 use flate2::read::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
 
@@ -206,6 +209,18 @@ pub enum InputError {
         path: PathBuf,
         /// The CSV error, which includes the record position.
         source: csv::Error,
+    },
+    /// A quoted CSV field is still open at the end of the file.
+    #[error(
+        "{path}, line {line}: a quoted field opens here and is never closed, so every later \
+         row would be read as its text; close the quote, or write a quote inside a quoted \
+         field as \"\""
+    )]
+    UnclosedQuote {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the opening quote.
+        line: u64,
     },
 }
 
@@ -573,17 +588,20 @@ fn collect_files(
 
 struct CsvDocumentReader {
     path: PathBuf,
-    reader: csv::Reader<Box<dyn BufRead + Send>>,
+    reader: csv::Reader<Box<dyn Read + Send>>,
     text_column: usize,
     id_column: Option<usize>,
     record: csv::StringRecord,
+    /// Line of a quote left open at the end of the file, 0 for none.
+    unclosed_quote: Arc<AtomicU64>,
 }
 
 impl CsvDocumentReader {
     fn open(path: &Path, text_field: &str) -> Result<Self, InputError> {
+        let (tracked, unclosed_quote) = QuoteTracker::new(open_reader(path)?);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_reader(open_reader(path)?);
+            .from_reader(Box::new(tracked) as Box<dyn Read + Send>);
         let headers = reader
             .headers()
             .map_err(|source| InputError::Csv {
@@ -607,12 +625,23 @@ impl CsvDocumentReader {
             text_column,
             id_column,
             record: csv::StringRecord::new(),
+            unclosed_quote,
         })
     }
 
     fn next_document(&mut self) -> Option<Result<Document, InputError>> {
         match self.reader.read_record(&mut self.record) {
-            Ok(false) => return None,
+            Ok(false) => {
+                // The last record swallowed the rest of the file: fail rather than keep
+                // every later row as text of one document.
+                let line = self.unclosed_quote.swap(0, Ordering::Relaxed);
+                return (line > 0).then(|| {
+                    Err(InputError::UnclosedQuote {
+                        path: self.path.clone(),
+                        line,
+                    })
+                });
+            }
             Ok(true) => {}
             Err(source) => {
                 return Some(Err(InputError::Csv {
@@ -640,5 +669,6 @@ impl CsvDocumentReader {
     }
 }
 
+mod csv_quotes;
 #[cfg(test)]
 mod tests;

@@ -325,3 +325,29 @@ fn gzip_without_gz_name_is_decompressed() {
     assert_eq!(documents.len(), 1);
     assert_eq!(documents[0].text, "hidden gzip");
 }
+
+#[test]
+fn csv_unclosed_quote_is_an_error_naming_its_line() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("docs.csv");
+    write(&path, b"id,text\n1,fine\n2,\"never closed\n3,would be lost\n");
+    let results: Vec<_> = open_documents(&path, &SourceOptions::default())
+        .expect("open")
+        .collect();
+    let last = results.last().expect("at least one result");
+    match last {
+        Err(InputError::UnclosedQuote { line, .. }) => assert_eq!(*line, 3),
+        other => panic!("expected an unclosed-quote error, got {other:?}"),
+    }
+    let message = last.as_ref().expect_err("an error").to_string();
+    assert!(message.contains("docs.csv, line 3"), "{message}");
+}
+
+#[test]
+fn csv_gzip_unclosed_quote_is_an_error() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("docs.csv.gz");
+    write(&path, &gzip(b"text\n\"open\nnext row\n"));
+    let err = read_documents(&path, &SourceOptions::default()).expect_err("unclosed quote");
+    assert!(matches!(err, InputError::UnclosedQuote { line: 2, .. }), "{err:?}");
+}
