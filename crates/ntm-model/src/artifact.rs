@@ -164,6 +164,9 @@ pub struct ModelMetadata {
     pub tokenizer: Option<serde_json::Value>,
     /// Whether the artifact contains `vocab.txt`.
     pub has_vocabulary: bool,
+    /// Seed of the run kept among several restarts (`restarts` above 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_seed: Option<u64>,
 }
 
 /// A trained model with its metadata and vocabulary.
@@ -217,6 +220,7 @@ impl ModelArtifact {
             test: None,
             tokenizer: None,
             has_vocabulary: vocabulary.is_some(),
+            restart_seed: None,
         };
         Self {
             network,

@@ -65,7 +65,7 @@ pub const KNOWN_KEYS: [&str; 16] = [
 
 /// ntm's extension keys, accepted besides SageMaker's [`KNOWN_KEYS`]. Each is off by default
 /// and appears in [`Hyperparameters::to_string_map`] only when it is set to another value.
-pub const EXTENSION_KEYS: [&str; 8] = [
+pub const EXTENSION_KEYS: [&str; 9] = [
     "adam_beta1",
     "decoder_batch_norm",
     "decoder_batch_norm_anneal_epochs",
@@ -73,6 +73,7 @@ pub const EXTENSION_KEYS: [&str; 8] = [
     "kl_warmup_epochs",
     "preset",
     "prior_alpha",
+    "restarts",
     "theta_dropout",
 ];
 
@@ -84,6 +85,7 @@ const ALLOWED_ADAM_BETA1: &str = "float 0.0..0.999 (default 0.9)";
 const ALLOWED_ANNEAL: &str =
     "integer >= 0 (0 keeps the batch-normalised decoder); needs decoder_batch_norm = true";
 const ALLOWED_PRESET: &str = "none, quality";
+const ALLOWED_RESTARTS: &str = "integer 1..100 (1 trains once)";
 
 /// A named group of hyperparameter values (`preset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -370,6 +372,9 @@ pub struct Hyperparameters {
     /// Extension: epochs over which training moves from the batch-normalised decoder to the
     /// plain one; default 0 (the batch-normalised decoder throughout).
     pub decoder_batch_norm_anneal_epochs: usize,
+    /// Extension: training runs from consecutive seeds, of which the one with the most coherent
+    /// topics is kept; 1..=100, default 1.
+    pub restarts: usize,
     /// Extension: the preset applied to keys not set explicitly; default none.
     pub preset: Preset,
     /// Keys starting with `_`, accepted without effect and kept for the start-up log.
@@ -542,6 +547,7 @@ impl Hyperparameters {
                 self.prior_alpha > 0.0,
                 python_float_str(self.prior_alpha),
             ),
+            ("restarts", self.restarts > 1, self.restarts.to_string()),
             (
                 "theta_dropout",
                 self.theta_dropout > 0.0,
@@ -628,6 +634,7 @@ impl HyperparameterBuilder {
                 head_batch_norm: false,
                 adam_beta1: crate::optim::ADAM_BETA1,
                 decoder_batch_norm_anneal_epochs: 0,
+                restarts: 1,
                 preset: Preset::None,
                 internal: BTreeMap::new(),
             },
@@ -779,6 +786,10 @@ impl HyperparameterBuilder {
             "decoder_batch_norm_anneal_epochs" => {
                 let n = parse_integer(known, value, 0, u64::MAX, ALLOWED_ANNEAL)?;
                 v.decoder_batch_norm_anneal_epochs = to_usize(known, value, n, ALLOWED_ANNEAL)?;
+            }
+            "restarts" => {
+                let n = parse_integer(known, value, 1, 100, ALLOWED_RESTARTS)?;
+                v.restarts = to_usize(known, value, n, ALLOWED_RESTARTS)?;
             }
             "kl_warmup_epochs" => {
                 let n = parse_integer(known, value, 0, u64::MAX, ALLOWED_KL_WARMUP)?;
@@ -1120,6 +1131,7 @@ fn allowed_for(key: &str) -> Option<&'static str> {
         "adam_beta1" => ALLOWED_ADAM_BETA1,
         "decoder_batch_norm_anneal_epochs" => ALLOWED_ANNEAL,
         "preset" => ALLOWED_PRESET,
+        "restarts" => ALLOWED_RESTARTS,
         _ => return None,
     })
 }

@@ -72,6 +72,9 @@ pub struct TrainConfig {
     /// (`min(1, epoch / decoder_batch_norm_anneal_epochs)`, see
     /// [`Extensions::plain_decoder_share`]); 0 keeps the batch-normalised decoder.
     pub decoder_batch_norm_anneal_epochs: usize,
+    /// Training runs from seeds `seed`, `seed + 1`, ...; the best-scoring run is kept (see
+    /// [`TrainControl::score_restart`]). 1 trains once.
+    pub restarts: usize,
 }
 
 /// Default size of the shuffle buffer of a streamed training channel, in documents. At a few
@@ -103,6 +106,7 @@ impl TrainConfig {
             extensions: hp.extensions(),
             kl_warmup_epochs: hp.kl_warmup_epochs,
             decoder_batch_norm_anneal_epochs: hp.decoder_batch_norm_anneal_epochs,
+            restarts: hp.restarts,
         }
     }
 }
@@ -115,6 +119,11 @@ pub type BatchCallback = Box<dyn FnMut(usize, usize, usize) + Send>;
 /// measures over a streamed test channel need no second pass.
 pub type TestBatchCallback = Box<dyn FnMut(&Network, &SparseRows) + Send>;
 
+/// Scores a finished training run for the choice among restarts, higher being better, from
+/// its network and the training channel (which a streamed channel lets it read once more).
+pub type RestartScorer =
+    Box<dyn FnMut(&Network, &mut Channel<'_>) -> Result<f64, StreamError> + Send>;
+
 /// Run-time controls that are not hyperparameters.
 #[derive(Default)]
 pub struct TrainControl {
@@ -124,6 +133,9 @@ pub struct TrainControl {
     pub on_batch: Option<BatchCallback>,
     /// Called with each batch of the test channel while the final model scores it.
     pub on_test_batch: Option<TestBatchCallback>,
+    /// With more than one restart: the score that picks the run to keep. Without it, the run
+    /// with the lowest loss at its best epoch is kept.
+    pub score_restart: Option<RestartScorer>,
 }
 
 /// Data of a training run. Rows must have `feature_dim` columns and no empty rows.
@@ -164,6 +176,8 @@ pub struct TrainOutcome {
     pub test: Option<LossRecord>,
     /// Whether a stop request ended training before its last epoch.
     pub interrupted: bool,
+    /// Seed of the kept run: `seed` itself, or that of the restart with the best score.
+    pub seed: u64,
 }
 
 /// Errors that end a training run.
@@ -257,7 +271,115 @@ pub fn train_with(
         return Err(TrainError::NoTrainingData);
     }
 
-    // 2. Initialise the network, its gradients and the optimizer from the seed.
+    // 2. Train once per restart and keep the best-scoring run.
+    let restarts = config.restarts.max(1);
+    let mut chosen: Option<(f64, Run)> = None;
+    for restart in 0..restarts {
+        let mut run_config = config.clone();
+        run_config.seed = config.seed.wrapping_add(restart as u64);
+        if restarts > 1 {
+            info!(
+                "Restart {} of {restarts}: training with seed {}",
+                restart + 1,
+                run_config.seed
+            );
+        }
+        let run = match run_epochs(
+            &run_config,
+            &mut train_channel,
+            validation_channel.as_mut(),
+            &mut control,
+            backend,
+        ) {
+            Ok(run) => run,
+            // A stop during a later restart keeps the runs already finished.
+            Err(TrainError::StoppedBeforeFirstEpoch) if chosen.is_some() => break,
+            Err(error) => return Err(error),
+        };
+        let interrupted = run.interrupted;
+        let score = if restarts == 1 {
+            0.0
+        } else {
+            match control.score_restart.as_mut() {
+                Some(scorer) => scorer(&run.network, &mut train_channel).map_err(|error| {
+                    TrainError::Input {
+                        channel: "train",
+                        error,
+                    }
+                })?,
+                None => {
+                    info!(
+                        "Restart {} of {restarts} (seed {}): best loss {}",
+                        restart + 1,
+                        run_config.seed,
+                        run.best_loss
+                    );
+                    -run.best_loss
+                }
+            }
+        };
+        if chosen.as_ref().is_none_or(|(best, _)| score > *best) {
+            chosen = Some((score, run));
+        }
+        if interrupted {
+            break;
+        }
+    }
+    let Some((_, run)) = chosen else {
+        return Err(TrainError::StoppedBeforeFirstEpoch);
+    };
+    if restarts > 1 {
+        info!(
+            "Keeping the run with seed {}, the best score of the restarts.",
+            run.seed
+        );
+    }
+
+    // 3. Score the test channel with the kept model.
+    let mut run_config = config.clone();
+    run_config.seed = run.seed;
+    let test = match test_channel.as_mut() {
+        Some(channel) => Some(score_channel(
+            "test",
+            run.best_epoch,
+            &run.network,
+            channel,
+            &run_config,
+            backend,
+            control.on_test_batch.as_mut(),
+        )?),
+        None => None,
+    };
+    Ok(TrainOutcome {
+        network: run.network,
+        history: run.history,
+        best_epoch: Some(run.best_epoch),
+        test,
+        interrupted: run.interrupted,
+        seed: run.seed,
+    })
+}
+
+/// One finished training run: the best epoch's network and the history of every epoch.
+struct Run {
+    network: Network,
+    history: Vec<EpochRecord>,
+    best_epoch: usize,
+    best_loss: f64,
+    interrupted: bool,
+    seed: u64,
+}
+
+/// Trains one network from `config.seed` and restores its best epoch.
+fn run_epochs(
+    config: &TrainConfig,
+    train_channel: &mut Channel<'_>,
+    mut validation_channel: Option<&mut Channel<'_>>,
+    control: &mut TrainControl,
+    backend: &mut dyn Backend,
+) -> Result<Run, TrainError> {
+    let feature_dim = config.network.feature_dim;
+    // 1. Initialise the network, its gradients and the optimizer from the seed.
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut network = Network::with_extensions(config.network.clone(), config.extensions, &mut rng);
     let mut grads = network.params.zeros_like();
@@ -300,12 +422,12 @@ pub fn train_with(
         );
     }
 
-    // 3. Epoch loop.
+    // 2. Epoch loop.
     'epochs: for epoch in 1..=config.epochs {
         info!("# Starting training for epoch {epoch}");
         let started = Instant::now();
         let mut batches =
-            EpochBatches::start(config, &mut train_channel, &mut memory_order, &mut rng)?;
+            EpochBatches::start(config, train_channel, &mut memory_order, &mut rng)?;
         let n_batches = batches.estimated_batches(config);
         let mut done = 0usize;
         let mut documents = 0usize;
@@ -392,7 +514,7 @@ pub fn train_with(
             config.host, train_loss.total
         );
 
-        // 4. Validation and early stopping.
+        // 3. Validation and early stopping.
         let val_started = Instant::now();
         let validation = match validation_channel.as_mut() {
             Some(channel) => Some(score_channel(
@@ -466,7 +588,7 @@ pub fn train_with(
         }
     }
 
-    // 5. Restore the best epoch and score the test channel.
+    // 5. Restore the best epoch.
     let Some((best_epoch, best_loss, params, running, extensions)) = best else {
         return Err(TrainError::StoppedBeforeFirstEpoch);
     };
@@ -474,24 +596,13 @@ pub fn train_with(
     network.params = params;
     network.running = running;
     network.extensions = extensions;
-    let test = match test_channel.as_mut() {
-        Some(channel) => Some(score_channel(
-            "test",
-            best_epoch,
-            &network,
-            channel,
-            config,
-            backend,
-            control.on_test_batch.as_mut(),
-        )?),
-        None => None,
-    };
-    Ok(TrainOutcome {
+    Ok(Run {
         network,
         history,
-        best_epoch: Some(best_epoch),
-        test,
+        best_epoch,
+        best_loss,
         interrupted,
+        seed: config.seed,
     })
 }
 

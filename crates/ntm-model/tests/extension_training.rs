@@ -33,6 +33,7 @@ fn extensions_off_by_default() {
     assert!(!hp.decoder_batch_norm);
     assert_eq!(hp.theta_dropout, 0.0);
     assert_eq!(hp.kl_warmup_epochs, 0);
+    assert_eq!(hp.restarts, 1);
     assert_eq!(hp.preset, Preset::None);
     assert!(hp.extensions().is_off());
     let map = hp.to_string_map();
@@ -57,8 +58,11 @@ fn extension_values_round_trip() {
         .set("decoder_batch_norm_anneal_epochs", "1e2")
         .unwrap()
         .set("adam_beta1", "0.99")
+        .unwrap()
+        .set("restarts", "3")
         .unwrap();
     let hp = b.check().unwrap();
+    assert_eq!(hp.restarts, 3);
     assert!(hp.head_batch_norm);
     assert_eq!(hp.decoder_batch_norm_anneal_epochs, 100);
     assert!(hp.extensions().head_batch_norm);
@@ -75,6 +79,7 @@ fn extension_values_round_trip() {
     assert_eq!(map["head_batch_norm"], "true");
     assert_eq!(map["decoder_batch_norm_anneal_epochs"], "100");
     assert_eq!(map["adam_beta1"], "0.99");
+    assert_eq!(map["restarts"], "3");
     assert_eq!(hp.optimizer_config().adam_beta1, 0.99);
     assert_eq!(Hyperparameters::from_string_map(&map).unwrap(), hp);
 }
@@ -108,6 +113,9 @@ fn bad_extension_values_name_key_value_and_allowed() {
         ("preset", "fast", "not a known preset", "none, quality"),
         ("head_batch_norm", "1.0", "not a boolean", "true or false"),
         ("adam_beta1", "1", "out of range", "0.0..0.999"),
+        ("restarts", "0", "out of range", "integer 1..100"),
+        ("restarts", "101", "out of range", "integer 1..100"),
+        ("restarts", "1.5", "not an integer", "integer 1..100"),
         (
             "decoder_batch_norm_anneal_epochs",
             "0.5",

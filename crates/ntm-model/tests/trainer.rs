@@ -430,3 +430,91 @@ fn backend_runs_every_step() {
         "the CPU backend behind the seam changed the model"
     );
 }
+
+fn with_restarts(epochs: usize, seed: u64, restarts: usize) -> TrainConfig {
+    let mut cfg = config(epochs, seed);
+    cfg.restarts = restarts;
+    cfg
+}
+
+fn run_with(
+    config: &TrainConfig,
+    rows: &SparseRows,
+    control: TrainControl,
+) -> Result<TrainOutcome, TrainError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("thread pool");
+    pool.install(|| train(config, TrainData::in_memory(rows, None, None), control))
+}
+
+#[test]
+fn restarts_keep_the_best_scored_run() {
+    let rows = block_corpus(96, 8);
+    let scores = [0.1, 0.5, 0.2];
+    let mut calls = 0usize;
+    let control = TrainControl {
+        score_restart: Some(Box::new(move |_network, _channel| {
+            calls += 1;
+            Ok(scores[calls - 1])
+        })),
+        ..TrainControl::default()
+    };
+    let kept = run_with(&with_restarts(4, 10, 3), &rows, control).expect("training succeeds");
+    assert_eq!(kept.seed, 11);
+    let single = run(&config(4, 11), &rows, None);
+    assert_eq!(kept.network.params, single.network.params);
+    assert_eq!(kept.history.len(), single.history.len());
+}
+
+#[test]
+fn restarts_without_scorer_keep_the_lowest_loss() {
+    let rows = block_corpus(96, 9);
+    let kept = run(&with_restarts(3, 20, 3), &rows, None);
+    let best_loss = |outcome: &TrainOutcome| {
+        let epoch = outcome.best_epoch.expect("a best epoch");
+        outcome.history[epoch - 1].train.total
+    };
+    let singles: Vec<_> = (20..23).map(|seed| run(&config(3, seed), &rows, None)).collect();
+    let lowest = singles
+        .iter()
+        .min_by(|a, b| best_loss(a).total_cmp(&best_loss(b)))
+        .expect("three runs");
+    assert_eq!(kept.seed, lowest.seed);
+    assert_eq!(kept.network.params, lowest.network.params);
+}
+
+#[test]
+fn one_restart_is_a_plain_run() {
+    let rows = block_corpus(64, 10);
+    let control = TrainControl {
+        score_restart: Some(Box::new(|_network, _channel| {
+            panic!("a single run is not scored")
+        })),
+        ..TrainControl::default()
+    };
+    let once = run_with(&with_restarts(3, 5, 1), &rows, control).expect("training succeeds");
+    let plain = run(&config(3, 5), &rows, None);
+    assert_eq!(once.seed, 5);
+    assert_eq!(once.network.params, plain.network.params);
+}
+
+#[test]
+fn stop_during_a_later_restart_keeps_finished_runs() {
+    let rows = block_corpus(64, 11);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let control = TrainControl {
+        stop: Some(stop),
+        // The first run's score requests the stop, so the second run ends before its first epoch.
+        score_restart: Some(Box::new(move |_network, _channel| {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(0.3)
+        })),
+        ..TrainControl::default()
+    };
+    let kept = run_with(&with_restarts(3, 30, 3), &rows, control).expect("the first run is kept");
+    assert_eq!(kept.seed, 30);
+    assert!(!kept.history.is_empty());
+}

@@ -13,6 +13,7 @@ use ntm_formats::{ContentType, SparseRows};
 use ntm_model::artifact::ModelArtifact;
 use ntm_model::hyperparams::Hyperparameters;
 use ntm_model::network::Network;
+use ntm_model::batches::{Channel, StreamError};
 use ntm_model::trainer::{self, TrainConfig, TrainControl, TrainData};
 use tracing::{info, warn};
 
@@ -140,6 +141,10 @@ pub struct TrainArgs {
     /// Extension: Adam's first-moment decay rate beta1, 0 to 0.999 [default: 0.9].
     #[arg(long)]
     pub adam_beta1: Option<String>,
+    /// Extension: train this many times from seeds --seed, --seed + 1, ... and keep the run
+    /// whose topics score the highest NPMI@10 on the training channel, 1 to 100 [default: 1].
+    #[arg(long)]
+    pub restarts: Option<String>,
 }
 
 impl TrainArgs {
@@ -172,6 +177,7 @@ impl TrainArgs {
                 &self.decoder_batch_norm_anneal_epochs,
             ),
             ("adam_beta1", &self.adam_beta1),
+            ("restarts", &self.restarts),
         ]
     }
 }
@@ -366,6 +372,7 @@ fn run_job(job: TrainJob) -> Result<()> {
         stop: job.stop.clone(),
         on_batch: crate::progress::batch_callback(),
         on_test_batch: Some(TestWordCounts::callback(Arc::clone(&test_words))),
+        score_restart: Some(Box::new(training_coherence)),
     };
     let outcome = pool.install(|| trainer::train(&config, data, control))?;
     if outcome.interrupted {
@@ -394,6 +401,7 @@ fn run_job(job: TrainJob) -> Result<()> {
     }
 
     // 5. Write the model.
+    let kept_seed = outcome.seed;
     let mut artifact = ModelArtifact::new(
         outcome.network,
         hyperparameters.to_string_map(),
@@ -402,6 +410,7 @@ fn run_job(job: TrainJob) -> Result<()> {
         channels.vocabulary,
     );
     artifact.metadata.test = outcome.test;
+    artifact.metadata.restart_seed = (hyperparameters.restarts > 1).then_some(kept_seed);
     artifact.metadata.tokenizer = channels.tokenizer;
     match &job.output {
         ModelOutput::Archive(dir) => {
@@ -586,6 +595,48 @@ pub fn load_channels(
     })
 }
 
+/// Scores a finished run among restarts: NPMI@10 of its topics by document co-occurrence in the
+/// training channel, read once more when it is streamed.
+fn training_coherence(network: &Network, channel: &mut Channel<'_>) -> Result<f64, StreamError> {
+    let top = topics::top_10(network);
+    let score = match channel {
+        Channel::Memory(rows) => topics::npmi_of(&top, rows),
+        Channel::Stream(stream) => {
+            let mut keep = vec![false; network.config.feature_dim];
+            for &id in top.iter().flatten() {
+                keep[id as usize] = true;
+            }
+            let mut rows = SparseRows::new(network.config.feature_dim);
+            stream.start_pass()?;
+            while let Some(chunk) = stream.next_chunk()? {
+                push_kept_words(&mut rows, &chunk, &keep);
+            }
+            topics::npmi_of(&top, &rows)
+        }
+    };
+    info!("Topic coherence on the train channel: NPMI@10 {score:.4} (document co-occurrence)");
+    Ok(score)
+}
+
+/// Appends every row of `batch` to `rows`, keeping only the words marked in `keep`; a row left
+/// without words is still appended, so that document counts stay right.
+fn push_kept_words(rows: &mut SparseRows, batch: &SparseRows, keep: &[bool]) {
+    let mut indices = Vec::new();
+    let mut values = Vec::new();
+    for row in 0..batch.n_rows() {
+        indices.clear();
+        values.clear();
+        let (ids, counts) = batch.row(row);
+        for (&id, &count) in ids.iter().zip(counts) {
+            if keep[id as usize] {
+                indices.push(id);
+                values.push(count);
+            }
+        }
+        rows.push_row(&indices, &values);
+    }
+}
+
 /// Top-word document counts gathered while the final model scores the test channel, so that
 /// NPMI needs no second pass over a streamed channel.
 #[derive(Default)]
@@ -610,20 +661,7 @@ impl TestWordCounts {
                 }
                 (top, SparseRows::new(network.config.feature_dim))
             });
-            let mut indices = Vec::new();
-            let mut values = Vec::new();
-            for row in 0..batch.n_rows() {
-                indices.clear();
-                values.clear();
-                let (ids, counts) = batch.row(row);
-                for (&id, &count) in ids.iter().zip(counts) {
-                    if keep[id as usize] {
-                        indices.push(id);
-                        values.push(count);
-                    }
-                }
-                rows.push_row(&indices, &values);
-            }
+            push_kept_words(rows, batch, &keep);
         })
     }
 }

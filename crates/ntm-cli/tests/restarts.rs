@@ -1,0 +1,94 @@
+//! `ntm train --restarts N`: every restart is scored by the NPMI of its topics on the training
+//! channel, and the model written is the best one, the same as a single run with its seed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{csv_channels, fixture, ntm, tar_member, Run};
+
+fn train(root: &Path, name: &str, flags: &[&str]) -> (Run, PathBuf) {
+    let data = csv_channels(
+        root,
+        "data",
+        &fixture("four-block-corpus/train.csv"),
+        None,
+        Some(&fixture("four-block-corpus/vocab.txt")),
+    );
+    let output = root.join(name);
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+        &"train",
+        &"--data",
+        &data,
+        &"--output",
+        &output,
+        &"--num-topics",
+        &"4",
+        &"--epochs",
+        &"4",
+        &"--threads",
+        &"1",
+    ];
+    for flag in flags {
+        args.push(flag);
+    }
+    (ntm(root, &args), output.join("model.tar.gz"))
+}
+
+/// Returns the train-channel NPMI@10 values that the log reports, in order.
+fn coherence_scores(run: &Run) -> Vec<f64> {
+    run.log_messages()
+        .into_iter()
+        .filter_map(|m| m.strip_prefix("Topic coherence on the train channel: NPMI@10 "))
+        .map(|rest| {
+            rest.split_whitespace()
+                .next()
+                .and_then(|value| value.parse().ok())
+                .expect("a number after NPMI@10")
+        })
+        .collect()
+}
+
+#[test]
+fn restarts_keep_the_most_coherent_run() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (run, archive) = train(root.path(), "restarted", &["--restarts", "3", "--seed", "7"]);
+    run.assert_success();
+
+    let scores = coherence_scores(&run);
+    assert_eq!(scores.len(), 3, "one score per restart");
+    let best = (0..3)
+        .reduce(|a, b| if scores[b] > scores[a] { b } else { a })
+        .expect("three scores");
+    let kept_seed = 7 + best as u64;
+    let kept_line = format!("Keeping the run with seed {kept_seed}, the best score of the restarts.");
+    assert!(
+        run.log_messages().contains(&kept_line.as_str()),
+        "missing {kept_line:?}"
+    );
+
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&tar_member(&archive, "model.json")).expect("model.json");
+    assert_eq!(metadata["restart_seed"], kept_seed);
+    assert_eq!(metadata["hyperparameters"]["restarts"], "3");
+    assert_eq!(metadata["hyperparameters"]["seed"], "7");
+
+    let seed = kept_seed.to_string();
+    let (single, single_archive) = train(root.path(), "single", &["--seed", &seed]);
+    single.assert_success();
+    assert_eq!(
+        tar_member(&archive, "model.safetensors"),
+        tar_member(&single_archive, "model.safetensors"),
+        "the kept run differs from a single run with its seed"
+    );
+}
+
+#[test]
+fn restarts_out_of_range_are_rejected() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (run, archive) = train(root.path(), "model", &["--restarts", "0"]);
+    assert_ne!(run.code, Some(0));
+    assert!(run.stderr.contains("restarts"), "{}", run.stderr);
+    assert!(run.stderr.contains("integer 1..100"), "{}", run.stderr);
+    assert!(!archive.exists());
+}
