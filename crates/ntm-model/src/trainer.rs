@@ -72,8 +72,8 @@ pub struct TrainConfig {
     /// (`min(1, epoch / decoder_batch_norm_anneal_epochs)`, see
     /// [`Extensions::plain_decoder_share`]); 0 keeps the batch-normalised decoder.
     pub decoder_batch_norm_anneal_epochs: usize,
-    /// Training runs from seeds `seed`, `seed + 1`, ...; the best-scoring run is kept (see
-    /// [`TrainControl::score_restart`]). 1 trains once.
+    /// Number of training runs, from seeds `seed`, `seed + 1` and so on. The run with the best
+    /// score is kept (see [`TrainControl::score_restart`]), and 1 trains once.
     pub restarts: usize,
 }
 
@@ -588,7 +588,7 @@ fn run_epochs(
         }
     }
 
-    // 5. Restore the best epoch.
+    // 4. Restore the best epoch.
     let Some((best_epoch, best_loss, params, running, extensions)) = best else {
         return Err(TrainError::StoppedBeforeFirstEpoch);
     };

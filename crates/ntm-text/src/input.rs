@@ -632,8 +632,8 @@ impl CsvDocumentReader {
     fn next_document(&mut self) -> Option<Result<Document, InputError>> {
         match self.reader.read_record(&mut self.record) {
             Ok(false) => {
-                // The last record swallowed the rest of the file: fail rather than keep
-                // every later row as text of one document.
+                // The last record contains the rest of the file, so fail instead of keeping
+                // every later row as one document's text.
                 let line = self.unclosed_quote.swap(0, Ordering::Relaxed);
                 return (line > 0).then(|| {
                     Err(InputError::UnclosedQuote {

@@ -618,8 +618,8 @@ fn training_coherence(network: &Network, channel: &mut Channel<'_>) -> Result<f6
     Ok(score)
 }
 
-/// Appends every row of `batch` to `rows`, keeping only the words marked in `keep`; a row left
-/// without words is still appended, so that document counts stay right.
+/// Appends every row of `batch` to `rows`, keeping only the words marked in `keep`. A row left
+/// without words is still appended, so the document count stays right.
 fn push_kept_words(rows: &mut SparseRows, batch: &SparseRows, keep: &[bool]) {
     let mut indices = Vec::new();
     let mut values = Vec::new();

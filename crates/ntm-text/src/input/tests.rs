@@ -327,7 +327,7 @@ fn gzip_without_gz_name_is_decompressed() {
 }
 
 #[test]
-fn csv_unclosed_quote_is_an_error_naming_its_line() {
+fn csv_unclosed_quote_names_its_line() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let path = dir.path().join("docs.csv");
     write(&path, b"id,text\n1,fine\n2,\"never closed\n3,would be lost\n");
