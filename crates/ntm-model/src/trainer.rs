@@ -174,7 +174,7 @@ pub struct TrainOutcome {
     pub best_epoch: Option<usize>,
     /// Test loss of the final model, when test data was given.
     pub test: Option<LossRecord>,
-    /// Whether a stop request ended training before its last epoch.
+    /// Whether a stop request ended training before its last epoch or restart.
     pub interrupted: bool,
     /// Seed of the kept run: `seed` itself, or that of the restart with the best score.
     pub seed: u64,
@@ -274,6 +274,7 @@ pub fn train_with(
     // 2. Train once per restart and keep the best-scoring run.
     let restarts = config.restarts.max(1);
     let mut chosen: Option<(f64, Run)> = None;
+    let mut stopped = false;
     for restart in 0..restarts {
         let mut run_config = config.clone();
         run_config.seed = config.seed.wrapping_add(restart as u64);
@@ -293,7 +294,10 @@ pub fn train_with(
         ) {
             Ok(run) => run,
             // A stop during a later restart keeps the runs already finished.
-            Err(TrainError::StoppedBeforeFirstEpoch) if chosen.is_some() => break,
+            Err(TrainError::StoppedBeforeFirstEpoch) if chosen.is_some() => {
+                stopped = true;
+                break;
+            }
             Err(error) => return Err(error),
         };
         let interrupted = run.interrupted;
@@ -322,6 +326,7 @@ pub fn train_with(
             chosen = Some((score, run));
         }
         if interrupted {
+            stopped = true;
             break;
         }
     }
@@ -355,7 +360,7 @@ pub fn train_with(
         history: run.history,
         best_epoch: Some(run.best_epoch),
         test,
-        interrupted: run.interrupted,
+        interrupted: stopped,
         seed: run.seed,
     })
 }

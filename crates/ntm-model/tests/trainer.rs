@@ -516,5 +516,6 @@ fn stop_during_a_later_restart_keeps_finished_runs() {
     };
     let kept = run_with(&with_restarts(3, 30, 3), &rows, control).expect("the first run is kept");
     assert_eq!(kept.seed, 30);
+    assert!(kept.interrupted);
     assert!(!kept.history.is_empty());
 }
