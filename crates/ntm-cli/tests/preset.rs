@@ -5,34 +5,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{csv_channels, fixture, ntm, tar_member, Run};
+use common::{ntm, tar_member, train_four_block, Run};
 
 fn train(root: &Path, flags: &[&str]) -> (Run, PathBuf) {
-    let data = csv_channels(
-        root,
-        "data",
-        &fixture("four-block-corpus/train.csv"),
-        None,
-        Some(&fixture("four-block-corpus/vocab.txt")),
-    );
-    let output = root.join("model");
-    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
-        &"train",
-        &"--data",
-        &data,
-        &"--output",
-        &output,
-        &"--num-topics",
-        &"4",
-        &"--epochs",
-        &"5",
-        &"--threads",
-        &"1",
-    ];
-    for flag in flags {
-        args.push(flag);
-    }
-    (ntm(root, &args), output)
+    train_four_block(root, "model", "5", flags)
 }
 
 fn configuration(run: &Run) -> String {

@@ -5,34 +5,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{csv_channels, fixture, ntm, tar_member, Run};
+use common::{tar_member, train_four_block, Run};
 
+/// Trains for 4 epochs into `root/name` and returns the run and its archive.
 fn train(root: &Path, name: &str, flags: &[&str]) -> (Run, PathBuf) {
-    let data = csv_channels(
-        root,
-        "data",
-        &fixture("four-block-corpus/train.csv"),
-        None,
-        Some(&fixture("four-block-corpus/vocab.txt")),
-    );
-    let output = root.join(name);
-    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
-        &"train",
-        &"--data",
-        &data,
-        &"--output",
-        &output,
-        &"--num-topics",
-        &"4",
-        &"--epochs",
-        &"4",
-        &"--threads",
-        &"1",
-    ];
-    for flag in flags {
-        args.push(flag);
-    }
-    (ntm(root, &args), output.join("model.tar.gz"))
+    let (run, output) = train_four_block(root, name, "4", flags);
+    (run, output.join("model.tar.gz"))
 }
 
 /// Returns the train-channel NPMI@10 values that the log reports, in order.

@@ -287,6 +287,37 @@ pub fn prepare_newsgroups(root: &Path, name: &str, format: &str) -> PathBuf {
     output
 }
 
+/// Trains a 4-topic model on the four-block corpus's CSV channels (set up under `root/data`)
+/// with one thread, `epochs` epochs and the extra `flags`, writing into `root/output`.
+/// Returns the run and the output folder.
+pub fn train_four_block(root: &Path, output: &str, epochs: &str, flags: &[&str]) -> (Run, PathBuf) {
+    let data = csv_channels(
+        root,
+        "data",
+        &fixture("four-block-corpus/train.csv"),
+        None,
+        Some(&fixture("four-block-corpus/vocab.txt")),
+    );
+    let output = root.join(output);
+    let mut args: Vec<&dyn AsRef<OsStr>> = vec![
+        &"train",
+        &"--data",
+        &data,
+        &"--output",
+        &output,
+        &"--num-topics",
+        &"4",
+        &"--epochs",
+        &epochs,
+        &"--threads",
+        &"1",
+    ];
+    for flag in flags {
+        args.push(flag);
+    }
+    (ntm(root, &args), output)
+}
+
 /// Trains a 5-topic model on a prepared channel folder with one thread, batches of 32 and the
 /// given seed and epoch count, writing into `output`. Returns the run.
 pub fn train_small(root: &Path, data: &Path, output: &Path, seed: &str, epochs: &str) -> Run {
