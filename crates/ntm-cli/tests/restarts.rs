@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{tar_member, train_four_block, Run};
+use common::{ntm, tar_member, train_four_block, Run};
 
 /// Trains for 4 epochs into `root/name` and returns the run and its archive.
 fn train(root: &Path, name: &str, flags: &[&str]) -> (Run, PathBuf) {
@@ -69,4 +69,41 @@ fn restarts_out_of_range_are_rejected() {
     assert!(run.stderr.contains("restarts"), "{}", run.stderr);
     assert!(run.stderr.contains("integer 1..100"), "{}", run.stderr);
     assert!(!archive.exists());
+}
+
+#[test]
+fn streamed_channel_score_matches_evaluate() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let flags = ["--restarts", "2", "--seed", "3", "--in-memory-limit-mb", "0"];
+    let (run, archive) = train(root.path(), "streamed", &flags);
+    run.assert_success();
+    assert!(
+        run.log_messages().iter().any(|m| m.contains("streamed")),
+        "the training channel was not streamed"
+    );
+    let kept = coherence_scores(&run)
+        .into_iter()
+        .reduce(f64::max)
+        .expect("two scores");
+
+    // `ntm evaluate` computes the same NPMI@10 of the kept model over the training channel.
+    let reference = root.path().join("data").join("train");
+    let evaluate = ntm(
+        root.path(),
+        &[
+            &"evaluate",
+            &"--model",
+            &archive,
+            &"--reference",
+            &reference,
+            &"--json",
+        ],
+    );
+    evaluate.assert_success();
+    let report: serde_json::Value =
+        serde_json::from_slice(&evaluate.stdout).expect("evaluate --json prints JSON");
+    let npmi = report["metrics"]["npmi"]["overall"]
+        .as_f64()
+        .expect("an overall NPMI");
+    assert!((npmi - kept).abs() < 1e-4, "evaluate {npmi}, training log {kept}");
 }
