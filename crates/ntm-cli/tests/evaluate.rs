@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{ntm, prepare_newsgroups, read_lines, tar_member, train_small};
+use common::{evaluate_json, ntm, prepare_newsgroups, read_lines, tar_member, train_small};
 use serde_json::Value;
 
 /// Prepares the sample and trains a 5-topic model; returns the channel folder and the model.
@@ -15,23 +15,6 @@ fn trained(root: &Path) -> (PathBuf, PathBuf) {
     let model_dir = root.join("model");
     train_small(root, &channels, &model_dir, "7", "8");
     (channels, model_dir.join("model.tar.gz"))
-}
-
-fn evaluate_json(root: &Path, model: &Path, reference: &Path, extra: &[&str]) -> Value {
-    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
-        &"evaluate",
-        &"--model",
-        &model,
-        &"--reference",
-        &reference,
-        &"--json",
-    ];
-    for a in extra {
-        args.push(a);
-    }
-    let run = ntm(root, &args);
-    run.assert_success();
-    serde_json::from_slice(&run.stdout).expect("evaluate --json prints JSON")
 }
 
 fn scores(report: &Value, measure: &str) -> Vec<f64> {

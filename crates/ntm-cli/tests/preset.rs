@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{ntm, tar_member, train_four_block, Run};
+use common::{evaluate_json, tar_member, train_four_block, Run};
 
 fn train(root: &Path, flags: &[&str]) -> (Run, PathBuf) {
     train_four_block(root, "model", "5", flags)
@@ -57,20 +57,7 @@ fn preset_quality_trains_a_loadable_model() {
     assert_eq!(metadata["best_epoch"], 5);
 
     let reference = root.path().join("data").join("train");
-    let evaluate = ntm(
-        root.path(),
-        &[
-            &"evaluate",
-            &"--model",
-            &model,
-            &"--reference",
-            &reference,
-            &"--json",
-        ],
-    );
-    evaluate.assert_success();
-    let report: serde_json::Value =
-        serde_json::from_slice(&evaluate.stdout).expect("evaluate --json prints JSON");
+    let report = evaluate_json(root.path(), &model, &reference, &[]);
     // Perplexity runs the network in inference mode, with the heads' stored running statistics.
     let perplexity = report["perplexity"]["value"].as_f64().expect("perplexity");
     assert!(perplexity.is_finite(), "{report}");

@@ -7,7 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{entries, ntm, prepare_newsgroups, read_lines, topic_weights, train_small};
+use common::{
+    entries, evaluate_json, ntm, prepare_newsgroups, read_lines, topic_weights, train_small,
+};
 use serde_json::Value;
 
 /// A prepared channel folder and a 5-topic model trained on it, shared by the tests.
@@ -56,23 +58,9 @@ fn report(name: &str, extra: &[&dyn AsRef<std::ffi::OsStr>]) -> (PathBuf, String
     (output, page)
 }
 
-fn evaluate_json(reference: &Path) -> Value {
+fn evaluate_trained(reference: &Path) -> Value {
     let t = trained();
-    let run = ntm(
-        &t.root,
-        &[
-            &"evaluate",
-            &"--model",
-            &t.model,
-            &"--reference",
-            &reference,
-            &"--json",
-            &"--threads",
-            &"1",
-        ],
-    );
-    run.assert_success();
-    serde_json::from_slice(&run.stdout).expect("evaluate --json prints JSON")
+    evaluate_json(&t.root, &t.model, reference, &["--threads", "1"])
 }
 
 /// Counts the `<svg` elements whose id is `id`, or ends with `suffix` when `id` ends in `*`.
@@ -127,7 +115,7 @@ fn report_with_tokens_reference_draws_every_chart() {
     assert_eq!(names, ["report.html"]);
 
     // Top words and overall metrics agree with `ntm evaluate` on the same reference.
-    let evaluated = evaluate_json(&tokens);
+    let evaluated = evaluate_trained(&tokens);
     for (k, words) in evaluated["topic_words"]
         .as_array()
         .expect("topic_words")

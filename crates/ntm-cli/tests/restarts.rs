@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{ntm, tar_member, train_four_block, Run};
+use common::{evaluate_json, tar_member, train_four_block, Run};
 
 /// Trains for 4 epochs into `root/name` and returns the run and its archive.
 fn train(root: &Path, name: &str, flags: &[&str]) -> (Run, PathBuf) {
@@ -30,7 +30,11 @@ fn coherence_scores(run: &Run) -> Vec<f64> {
 #[test]
 fn restarts_keep_the_most_coherent_run() {
     let root = tempfile::tempdir().expect("temporary folder");
-    let (run, archive) = train(root.path(), "restarted", &["--restarts", "3", "--seed", "7"]);
+    let (run, archive) = train(
+        root.path(),
+        "restarted",
+        &["--restarts", "3", "--seed", "7"],
+    );
     run.assert_success();
 
     let scores = coherence_scores(&run);
@@ -39,7 +43,8 @@ fn restarts_keep_the_most_coherent_run() {
         .reduce(|a, b| if scores[b] > scores[a] { b } else { a })
         .expect("three scores");
     let kept_seed = 7 + best as u64;
-    let kept_line = format!("Keeping the run with seed {kept_seed}, the best score of the restarts.");
+    let kept_line =
+        format!("Keeping the run with seed {kept_seed}, the best score of the restarts.");
     assert!(
         run.log_messages().contains(&kept_line.as_str()),
         "missing {kept_line:?}"
@@ -74,7 +79,14 @@ fn restarts_out_of_range_are_rejected() {
 #[test]
 fn streamed_channel_score_matches_evaluate() {
     let root = tempfile::tempdir().expect("temporary folder");
-    let flags = ["--restarts", "2", "--seed", "3", "--in-memory-limit-mb", "0"];
+    let flags = [
+        "--restarts",
+        "2",
+        "--seed",
+        "3",
+        "--in-memory-limit-mb",
+        "0",
+    ];
     let (run, archive) = train(root.path(), "streamed", &flags);
     run.assert_success();
     assert!(
@@ -88,22 +100,12 @@ fn streamed_channel_score_matches_evaluate() {
 
     // `ntm evaluate` computes the same NPMI@10 of the kept model over the training channel.
     let reference = root.path().join("data").join("train");
-    let evaluate = ntm(
-        root.path(),
-        &[
-            &"evaluate",
-            &"--model",
-            &archive,
-            &"--reference",
-            &reference,
-            &"--json",
-        ],
-    );
-    evaluate.assert_success();
-    let report: serde_json::Value =
-        serde_json::from_slice(&evaluate.stdout).expect("evaluate --json prints JSON");
+    let report = evaluate_json(root.path(), &archive, &reference, &[]);
     let npmi = report["metrics"]["npmi"]["overall"]
         .as_f64()
         .expect("an overall NPMI");
-    assert!((npmi - kept).abs() < 1e-4, "evaluate {npmi}, training log {kept}");
+    assert!(
+        (npmi - kept).abs() < 1e-4,
+        "evaluate {npmi}, training log {kept}"
+    );
 }

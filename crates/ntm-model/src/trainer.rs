@@ -305,12 +305,12 @@ pub fn train_with(
             0.0
         } else {
             match control.score_restart.as_mut() {
-                Some(scorer) => scorer(&run.network, &mut train_channel).map_err(|error| {
-                    TrainError::Input {
+                Some(scorer) => {
+                    scorer(&run.network, &mut train_channel).map_err(|error| TrainError::Input {
                         channel: "train",
                         error,
-                    }
-                })?,
+                    })?
+                }
                 None => {
                     info!(
                         "Restart {} of {restarts} (seed {}): best loss {}",
@@ -431,8 +431,7 @@ fn run_epochs(
     'epochs: for epoch in 1..=config.epochs {
         info!("# Starting training for epoch {epoch}");
         let started = Instant::now();
-        let mut batches =
-            EpochBatches::start(config, train_channel, &mut memory_order, &mut rng)?;
+        let mut batches = EpochBatches::start(config, train_channel, &mut memory_order, &mut rng)?;
         let n_batches = batches.estimated_batches(config);
         let mut done = 0usize;
         let mut documents = 0usize;

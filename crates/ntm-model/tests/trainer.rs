@@ -476,7 +476,9 @@ fn restarts_without_scorer_keep_the_lowest_loss() {
         let epoch = outcome.best_epoch.expect("a best epoch");
         outcome.history[epoch - 1].train.total
     };
-    let singles: Vec<_> = (20..23).map(|seed| run(&config(3, seed), &rows, None)).collect();
+    let singles: Vec<_> = (20..23)
+        .map(|seed| run(&config(3, seed), &rows, None))
+        .collect();
     let lowest = singles
         .iter()
         .min_by(|a, b| best_loss(a).total_cmp(&best_loss(b)))

@@ -11,9 +11,9 @@ use clap::Args;
 use ntm_eval::embeddings::VocabularyEmbeddings;
 use ntm_formats::{ContentType, SparseRows};
 use ntm_model::artifact::ModelArtifact;
+use ntm_model::batches::{Channel, StreamError};
 use ntm_model::hyperparams::Hyperparameters;
 use ntm_model::network::Network;
-use ntm_model::batches::{Channel, StreamError};
 use ntm_model::trainer::{self, TrainConfig, TrainControl, TrainData};
 use tracing::{info, warn};
 

@@ -287,6 +287,30 @@ pub fn prepare_newsgroups(root: &Path, name: &str, format: &str) -> PathBuf {
     output
 }
 
+/// Runs `ntm evaluate --json` on `model` against `reference`, with the `extra` flags, and returns
+/// its report. Fails the test when the command fails.
+pub fn evaluate_json(
+    root: &Path,
+    model: &Path,
+    reference: &Path,
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args: Vec<&dyn AsRef<OsStr>> = vec![
+        &"evaluate",
+        &"--model",
+        &model,
+        &"--reference",
+        &reference,
+        &"--json",
+    ];
+    for flag in extra {
+        args.push(flag);
+    }
+    let run = ntm(root, &args);
+    run.assert_success();
+    serde_json::from_slice(&run.stdout).expect("evaluate --json prints JSON")
+}
+
 /// Trains a 4-topic model on the four-block corpus's CSV channels (set up under `root/data`)
 /// with one thread, `epochs` epochs and the extra `flags`, writing into `root/output`.
 /// Returns the run and the output folder.

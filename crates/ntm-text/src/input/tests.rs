@@ -330,7 +330,10 @@ fn gzip_without_gz_name_is_decompressed() {
 fn csv_unclosed_quote_names_its_line() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let path = dir.path().join("docs.csv");
-    write(&path, b"id,text\n1,fine\n2,\"never closed\n3,would be lost\n");
+    write(
+        &path,
+        b"id,text\n1,fine\n2,\"never closed\n3,would be lost\n",
+    );
     let results: Vec<_> = open_documents(&path, &SourceOptions::default())
         .expect("open")
         .collect();
@@ -349,5 +352,8 @@ fn csv_gzip_unclosed_quote_is_an_error() {
     let path = dir.path().join("docs.csv.gz");
     write(&path, &gzip(b"text\n\"open\nnext row\n"));
     let err = read_documents(&path, &SourceOptions::default()).expect_err("unclosed quote");
-    assert!(matches!(err, InputError::UnclosedQuote { line: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, InputError::UnclosedQuote { line: 2, .. }),
+        "{err:?}"
+    );
 }
