@@ -469,7 +469,7 @@ fn restarts_keep_the_best_scored_run() {
 }
 
 #[test]
-fn restarts_without_scorer_keep_the_lowest_loss() {
+fn restarts_without_scorer_keep_lowest_loss() {
     let rows = block_corpus(96, 9);
     let kept = run(&with_restarts(3, 20, 3), &rows, None);
     let best_loss = |outcome: &TrainOutcome| {
@@ -503,7 +503,7 @@ fn one_restart_is_a_plain_run() {
 }
 
 #[test]
-fn stop_during_a_later_restart_keeps_finished_runs() {
+fn later_restart_stop_keeps_finished_runs() {
     let rows = block_corpus(64, 11);
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);

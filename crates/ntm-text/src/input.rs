@@ -26,8 +26,6 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use csv_quotes::QuoteTracker;
 use flate2::read::MultiGzDecoder;
@@ -588,20 +586,17 @@ fn collect_files(
 
 struct CsvDocumentReader {
     path: PathBuf,
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    reader: csv::Reader<QuoteTracker<Box<dyn BufRead + Send>>>,
     text_column: usize,
     id_column: Option<usize>,
     record: csv::StringRecord,
-    /// Line of a quote left open at the end of the file, 0 for none.
-    unclosed_quote: Arc<AtomicU64>,
 }
 
 impl CsvDocumentReader {
     fn open(path: &Path, text_field: &str) -> Result<Self, InputError> {
-        let (tracked, unclosed_quote) = QuoteTracker::new(open_reader(path)?);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_reader(Box::new(tracked) as Box<dyn Read + Send>);
+            .from_reader(QuoteTracker::new(open_reader(path)?));
         let headers = reader
             .headers()
             .map_err(|source| InputError::Csv {
@@ -625,7 +620,6 @@ impl CsvDocumentReader {
             text_column,
             id_column,
             record: csv::StringRecord::new(),
-            unclosed_quote,
         })
     }
 
@@ -634,13 +628,11 @@ impl CsvDocumentReader {
             Ok(false) => {
                 // The last record contains the rest of the file, so fail instead of keeping
                 // every later row as one document's text.
-                let line = self.unclosed_quote.swap(0, Ordering::Relaxed);
-                return (line > 0).then(|| {
-                    Err(InputError::UnclosedQuote {
-                        path: self.path.clone(),
-                        line,
-                    })
-                });
+                let line = self.reader.get_mut().take_unclosed()?;
+                return Some(Err(InputError::UnclosedQuote {
+                    path: self.path.clone(),
+                    line,
+                }));
             }
             Ok(true) => {}
             Err(source) => {

@@ -401,7 +401,6 @@ fn run_job(job: TrainJob) -> Result<()> {
     }
 
     // 5. Write the model.
-    let kept_seed = outcome.seed;
     let mut artifact = ModelArtifact::new(
         outcome.network,
         hyperparameters.to_string_map(),
@@ -410,7 +409,7 @@ fn run_job(job: TrainJob) -> Result<()> {
         channels.vocabulary,
     );
     artifact.metadata.test = outcome.test;
-    artifact.metadata.restart_seed = (hyperparameters.restarts > 1).then_some(kept_seed);
+    artifact.metadata.restart_seed = (hyperparameters.restarts > 1).then_some(outcome.seed);
     artifact.metadata.tokenizer = channels.tokenizer;
     match &job.output {
         ModelOutput::Archive(dir) => {
@@ -602,10 +601,7 @@ fn training_coherence(network: &Network, channel: &mut Channel<'_>) -> Result<f6
     let score = match channel {
         Channel::Memory(rows) => topics::npmi_of(&top, rows),
         Channel::Stream(stream) => {
-            let mut keep = vec![false; network.config.feature_dim];
-            for &id in top.iter().flatten() {
-                keep[id as usize] = true;
-            }
+            let keep = word_mask(&top, network.config.feature_dim);
             let mut rows = SparseRows::new(network.config.feature_dim);
             stream.start_pass()?;
             while let Some(chunk) = stream.next_chunk()? {
@@ -616,6 +612,15 @@ fn training_coherence(network: &Network, channel: &mut Channel<'_>) -> Result<f6
     };
     info!("Topic coherence on the train channel: NPMI@10 {score:.4} (document co-occurrence)");
     Ok(score)
+}
+
+/// Marks the words of `top` in a mask over the `feature_dim` word ids.
+fn word_mask(top: &[Vec<u32>], feature_dim: usize) -> Vec<bool> {
+    let mut mask = vec![false; feature_dim];
+    for &id in top.iter().flatten() {
+        mask[id as usize] = true;
+    }
+    mask
 }
 
 /// Appends every row of `batch` to `rows`, keeping only the words marked in `keep`. A row left
@@ -655,10 +660,7 @@ impl TestWordCounts {
             };
             let (_, rows) = counts.top_word_rows.get_or_insert_with(|| {
                 let top = topics::top_10(network);
-                keep = vec![false; network.config.feature_dim];
-                for &id in top.iter().flatten() {
-                    keep[id as usize] = true;
-                }
+                keep = word_mask(&top, network.config.feature_dim);
                 (top, SparseRows::new(network.config.feature_dim))
             });
             push_kept_words(rows, batch, &keep);

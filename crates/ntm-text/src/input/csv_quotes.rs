@@ -7,8 +7,6 @@
 //! `""` inside one. It records the line of a quote still open at the end.
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 /// Position of the parser within the current field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,23 +30,26 @@ pub(super) struct QuoteTracker<R> {
     line: u64,
     /// Line on which the current quoted field opened.
     opened_on: u64,
-    /// Set at the end of the input to the line of the open quote, 0 when none is open.
-    unclosed: Arc<AtomicU64>,
+    /// Set at the end of the input to the line of the quote still open, if any.
+    unclosed: Option<u64>,
 }
 
 impl<R: Read> QuoteTracker<R> {
-    /// Wraps `inner`. Once the input is read to its end, the returned handle
-    /// contains the line of an unclosed quote, or 0 for none.
-    pub(super) fn new(inner: R) -> (Self, Arc<AtomicU64>) {
-        let unclosed = Arc::new(AtomicU64::new(0));
-        let tracker = Self {
+    /// Wraps `inner`.
+    pub(super) fn new(inner: R) -> Self {
+        Self {
             inner,
             state: State::FieldStart,
             line: 1,
             opened_on: 0,
-            unclosed: Arc::clone(&unclosed),
-        };
-        (tracker, unclosed)
+            unclosed: None,
+        }
+    }
+
+    /// Returns the line of a quote left open at the end of the input, once, after the input
+    /// has been read to its end.
+    pub(super) fn take_unclosed(&mut self) -> Option<u64> {
+        self.unclosed.take()
     }
 
     fn observe(&mut self, bytes: &[u8]) {
@@ -75,12 +76,9 @@ impl<R: Read> Read for QuoteTracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n == 0 && !buf.is_empty() {
-            let open = if self.state == State::Quoted {
-                self.opened_on
-            } else {
-                0
-            };
-            self.unclosed.store(open, Ordering::Relaxed);
+            if self.state == State::Quoted {
+                self.unclosed = Some(self.opened_on);
+            }
         } else {
             self.observe(&buf[..n]);
         }
@@ -93,9 +91,9 @@ mod tests {
     use super::*;
 
     /// Reads `input` to its end in chunks of `chunk` bytes and returns the
-    /// line of an unclosed quote, 0 for none.
-    fn unclosed_line(input: &str, chunk: usize) -> u64 {
-        let (mut tracker, unclosed) = QuoteTracker::new(input.as_bytes());
+    /// line of an unclosed quote.
+    fn unclosed_line(input: &str, chunk: usize) -> Option<u64> {
+        let mut tracker = QuoteTracker::new(input.as_bytes());
         let mut buf = vec![0u8; chunk];
         let mut seen = Vec::new();
         loop {
@@ -106,38 +104,41 @@ mod tests {
             seen.extend_from_slice(&buf[..n]);
         }
         assert_eq!(seen, input.as_bytes(), "bytes pass through unchanged");
-        unclosed.load(Ordering::Relaxed)
+        tracker.take_unclosed()
     }
 
     #[test]
     fn closed_quotes_leave_no_mark() {
         let input = "id,text\n1,\"a, \"\"b\"\"\nc\"\n2,plain\n3,\"\"\n";
         for chunk in [1, 3, 64] {
-            assert_eq!(unclosed_line(input, chunk), 0, "chunk {chunk}");
+            assert_eq!(unclosed_line(input, chunk), None, "chunk {chunk}");
         }
     }
 
     #[test]
     fn quote_inside_unquoted_field_is_literal() {
-        assert_eq!(unclosed_line("id,text\n1,a 5\" disk\n2,b\n", 4), 0);
+        assert_eq!(unclosed_line("id,text\n1,a 5\" disk\n2,b\n", 4), None);
     }
 
     #[test]
     fn unclosed_quote_reports_its_line() {
         let input = "id,text\n1,fine\n2,\"never closed\n3,lost\n4,lost too\n";
         for chunk in [1, 5, 64] {
-            assert_eq!(unclosed_line(input, chunk), 3, "chunk {chunk}");
+            assert_eq!(unclosed_line(input, chunk), Some(3), "chunk {chunk}");
         }
     }
 
     #[test]
-    fn text_after_closing_quote_ends_the_quoted_state() {
+    fn closing_quote_then_text_is_unquoted() {
         // The parser appends `x` to the field and reads on as unquoted text.
-        assert_eq!(unclosed_line("id,text\n1,\"a\"x\n2,b\n", 64), 0);
+        assert_eq!(unclosed_line("id,text\n1,\"a\"x\n2,b\n", 64), None);
     }
 
     #[test]
     fn crlf_rows_are_followed() {
-        assert_eq!(unclosed_line("id,text\r\n1,\"a\r\nb\"\r\n2,\"c\r\n", 2), 4);
+        assert_eq!(
+            unclosed_line("id,text\r\n1,\"a\r\nb\"\r\n2,\"c\r\n", 2),
+            Some(4)
+        );
     }
 }
