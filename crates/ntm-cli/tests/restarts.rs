@@ -109,3 +109,73 @@ fn streamed_channel_score_matches_evaluate() {
         "evaluate {npmi}, training log {kept}"
     );
 }
+
+/// Returns the train-channel NPMI@10 that the log reports for the topics chosen across runs.
+fn chosen_topics_score(run: &Run) -> f64 {
+    run.log_messages()
+        .into_iter()
+        .find_map(|m| m.strip_prefix("Chose "))
+        .and_then(|rest| rest.split("NPMI@10 ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .expect("a log line on the chosen topics")
+}
+
+#[test]
+fn topic_selection_keeps_the_logged_topics_from_the_restarts() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let flags = [
+        "--restarts",
+        "3",
+        "--seed",
+        "5",
+        "--restart-selection",
+        "topics",
+    ];
+    let (run, archive) = train(root.path(), "pooled", &flags);
+    run.assert_success();
+    assert_eq!(coherence_scores(&run).len(), 3, "one score per restart");
+    assert!(
+        run.log_messages()
+            .iter()
+            .any(|m| m.starts_with("Keeping 4 topics from")),
+        "no refit line in {:?}",
+        run.log_messages()
+    );
+
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&tar_member(&archive, "model.json")).expect("model.json");
+    assert_eq!(metadata["hyperparameters"]["restart_selection"], "topics");
+    let sources = metadata["topic_sources"]
+        .as_array()
+        .expect("topic_sources in model.json");
+    assert_eq!(sources.len(), 4);
+    for source in sources {
+        let seed = source["seed"].as_u64().expect("a seed");
+        let topic = source["topic"].as_u64().expect("a topic");
+        assert!((5..8).contains(&seed) && topic < 4, "{source}");
+    }
+
+    // The decoder of the written model holds the chosen topics: `ntm evaluate` over the training
+    // channel gives the NPMI@10 the selection logged.
+    let reference = root.path().join("data").join("train");
+    let report = evaluate_json(root.path(), &archive, &reference, &[]);
+    let npmi = report["metrics"]["npmi"]["overall"]
+        .as_f64()
+        .expect("an overall NPMI");
+    let logged = chosen_topics_score(&run);
+    assert!(
+        (npmi - logged).abs() < 1e-4,
+        "evaluate {npmi}, selection log {logged}"
+    );
+}
+
+#[test]
+fn topic_selection_needs_restarts() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (run, archive) = train(root.path(), "model", &["--restart-selection", "topics"]);
+    let message = run.assert_failure();
+    assert!(message.contains("restart_selection"), "{message}");
+    assert!(message.contains("restarts is 1"), "{message}");
+    assert!(!archive.exists());
+}

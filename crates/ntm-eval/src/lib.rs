@@ -25,7 +25,7 @@ pub mod topics;
 
 pub use coherence::{c_npmi, c_v, u_mass, TopicScores};
 pub use cooccurrence::CoOccurrence;
-pub use diversity::{topic_diversity, topic_uniqueness, TopicUniqueness};
+pub use diversity::{select_distinct_topics, topic_diversity, topic_uniqueness, TopicUniqueness};
 pub use embeddings::{wetc, VocabularyEmbeddings, Wetc};
 pub use error::EvalError;
 pub use npmi::{npmi_coherence, NpmiScores};

@@ -167,6 +167,19 @@ pub struct ModelMetadata {
     /// Seed of the run kept among several restarts (`restarts` above 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_seed: Option<u64>,
+    /// With topics chosen across restarts (`restart_selection = topics`): where each topic
+    /// came from, in topic order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_sources: Option<Vec<TopicSource>>,
+}
+
+/// The run and topic a kept topic came from, when topics are chosen across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicSource {
+    /// Seed of the run.
+    pub seed: u64,
+    /// Index of the topic in that run.
+    pub topic: usize,
 }
 
 /// A trained model with its metadata and vocabulary.
@@ -221,6 +234,7 @@ impl ModelArtifact {
             tokenizer: None,
             has_vocabulary: vocabulary.is_some(),
             restart_seed: None,
+            topic_sources: None,
         };
         Self {
             network,

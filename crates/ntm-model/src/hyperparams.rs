@@ -65,7 +65,7 @@ pub const KNOWN_KEYS: [&str; 16] = [
 
 /// ntm's extension keys, accepted besides SageMaker's [`KNOWN_KEYS`]. Each is off by default
 /// and appears in [`Hyperparameters::to_string_map`] only when it is set to another value.
-pub const EXTENSION_KEYS: [&str; 9] = [
+pub const EXTENSION_KEYS: [&str; 10] = [
     "adam_beta1",
     "decoder_batch_norm",
     "decoder_batch_norm_anneal_epochs",
@@ -73,6 +73,7 @@ pub const EXTENSION_KEYS: [&str; 9] = [
     "kl_warmup_epochs",
     "preset",
     "prior_alpha",
+    "restart_selection",
     "restarts",
     "theta_dropout",
 ];
@@ -86,6 +87,28 @@ const ALLOWED_ANNEAL: &str =
     "integer >= 0 (0 keeps the batch-normalised decoder); needs decoder_batch_norm = true";
 const ALLOWED_PRESET: &str = "none, quality";
 const ALLOWED_RESTARTS: &str = "integer 1..100 (1 trains once)";
+const ALLOWED_RESTART_SELECTION: &str =
+    "run (keep the best run) or topics (keep the best distinct topics of all runs)";
+
+/// What `restarts` keeps of its runs (`restart_selection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartSelection {
+    /// The whole run whose topics score best.
+    #[default]
+    Run,
+    /// The best-scoring distinct topics of all runs, with the rest of the network refitted to
+    /// them.
+    Topics,
+}
+
+impl fmt::Display for RestartSelection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Run => "run",
+            Self::Topics => "topics",
+        })
+    }
+}
 
 /// A named group of hyperparameter values (`preset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -375,6 +398,9 @@ pub struct Hyperparameters {
     /// Extension: training runs from consecutive seeds, of which the one with the most coherent
     /// topics is kept; 1..=100, default 1.
     pub restarts: usize,
+    /// Extension: what the restarts keep, the best run or the best distinct topics of all runs;
+    /// default run.
+    pub restart_selection: RestartSelection,
     /// Extension: the preset applied to keys not set explicitly; default none.
     pub preset: Preset,
     /// Keys starting with `_`, accepted without effect and kept for the start-up log.
@@ -547,6 +573,11 @@ impl Hyperparameters {
                 self.prior_alpha > 0.0,
                 python_float_str(self.prior_alpha),
             ),
+            (
+                "restart_selection",
+                self.restart_selection != RestartSelection::Run,
+                self.restart_selection.to_string(),
+            ),
             ("restarts", self.restarts > 1, self.restarts.to_string()),
             (
                 "theta_dropout",
@@ -635,6 +666,7 @@ impl HyperparameterBuilder {
                 adam_beta1: crate::optim::ADAM_BETA1,
                 decoder_batch_norm_anneal_epochs: 0,
                 restarts: 1,
+                restart_selection: RestartSelection::Run,
                 preset: Preset::None,
                 internal: BTreeMap::new(),
             },
@@ -790,6 +822,20 @@ impl HyperparameterBuilder {
             "restarts" => {
                 let n = parse_integer(known, value, 1, 100, ALLOWED_RESTARTS)?;
                 v.restarts = to_usize(known, value, n, ALLOWED_RESTARTS)?;
+            }
+            "restart_selection" => {
+                v.restart_selection = match value.trim().to_ascii_lowercase().as_str() {
+                    "run" => RestartSelection::Run,
+                    "topics" => RestartSelection::Topics,
+                    _ => {
+                        return Err(invalid(
+                            known,
+                            value,
+                            "not a known selection",
+                            ALLOWED_RESTART_SELECTION,
+                        ))
+                    }
+                };
             }
             "kl_warmup_epochs" => {
                 let n = parse_integer(known, value, 0, u64::MAX, ALLOWED_KL_WARMUP)?;
@@ -947,6 +993,19 @@ impl HyperparameterBuilder {
                     "decoder_batch_norm is false, so there is no batch-normalised decoder to anneal"
                         .into(),
                 allowed: ALLOWED_ANNEAL,
+            });
+        }
+        if hyperparameters.restart_selection == RestartSelection::Topics
+            && hyperparameters.restarts < 2
+        {
+            return Err(HyperparameterError::InvalidValue {
+                key: "restart_selection".into(),
+                value: hyperparameters.restart_selection.to_string(),
+                reason: format!(
+                    "restarts is {}, and choosing topics across runs needs at least 2",
+                    hyperparameters.restarts
+                ),
+                allowed: ALLOWED_RESTART_SELECTION,
             });
         }
         if hyperparameters.optimizer == OptimizerKind::Adadelta
@@ -1132,6 +1191,7 @@ fn allowed_for(key: &str) -> Option<&'static str> {
         "decoder_batch_norm_anneal_epochs" => ALLOWED_ANNEAL,
         "preset" => ALLOWED_PRESET,
         "restarts" => ALLOWED_RESTARTS,
+        "restart_selection" => ALLOWED_RESTART_SELECTION,
         _ => return None,
     })
 }

@@ -23,6 +23,7 @@ pub use backend::{Backend, CpuBackend};
 pub use early_stopping::{BestEpoch, EarlyStopping, EpochDecision};
 pub use hyperparams::{
     Activation, EncoderLayers, HyperparameterBuilder, HyperparameterError, Hyperparameters,
+    RestartSelection,
 };
 pub use network::{LossSums, Network, NetworkConfig, NetworkError, Workspace};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};

@@ -33,7 +33,7 @@ use crate::batches::{
     BatchError, Channel, MemoryOrder, OrderedBatches, StreamBatches, StreamError,
 };
 use crate::early_stopping::EarlyStopping;
-use crate::hyperparams::Hyperparameters;
+use crate::hyperparams::{Hyperparameters, RestartSelection};
 use crate::network::{Extensions, LossSums, Network, NetworkConfig, StepOptions};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::params::ParamSet;
@@ -75,6 +75,9 @@ pub struct TrainConfig {
     /// Number of training runs, from seeds `seed`, `seed + 1` and so on. The run with the best
     /// score is kept (see [`TrainControl::score_restart`]), and 1 trains once.
     pub restarts: usize,
+    /// What the restarts keep: the best run, or the best distinct topics of all runs with the
+    /// rest of the network refitted to them (see [`TrainControl::select_topics`]).
+    pub restart_selection: RestartSelection,
 }
 
 /// Default size of the shuffle buffer of a streamed training channel, in documents. At a few
@@ -107,6 +110,7 @@ impl TrainConfig {
             kl_warmup_epochs: hp.kl_warmup_epochs,
             decoder_batch_norm_anneal_epochs: hp.decoder_batch_norm_anneal_epochs,
             restarts: hp.restarts,
+            restart_selection: hp.restart_selection,
         }
     }
 }
@@ -124,6 +128,12 @@ pub type TestBatchCallback = Box<dyn FnMut(&Network, &SparseRows) + Send>;
 pub type RestartScorer =
     Box<dyn FnMut(&Network, &mut Channel<'_>) -> Result<f64, StreamError> + Send>;
 
+/// Chooses the topics to keep across restarts. It gets the network of every run, in run order,
+/// and the training channel, and returns `num_topics` distinct `(run, topic)` pairs.
+pub type TopicSelector = Box<
+    dyn FnMut(&[&Network], &mut Channel<'_>) -> Result<Vec<(usize, usize)>, StreamError> + Send,
+>;
+
 /// Run-time controls that are not hyperparameters.
 #[derive(Default)]
 pub struct TrainControl {
@@ -136,6 +146,9 @@ pub struct TrainControl {
     /// With more than one restart: the score that picks the run to keep. Without it, the run
     /// with the lowest loss at its best epoch is kept.
     pub score_restart: Option<RestartScorer>,
+    /// With more than one restart and `restart_selection = topics`: the choice of topics across
+    /// the runs. Without it, the best-scoring run is kept as with `restart_selection = run`.
+    pub select_topics: Option<TopicSelector>,
 }
 
 /// Data of a training run. Rows must have `feature_dim` columns and no empty rows.
@@ -176,8 +189,13 @@ pub struct TrainOutcome {
     pub test: Option<LossRecord>,
     /// Whether a stop request ended training before its last epoch or restart.
     pub interrupted: bool,
-    /// Seed of the kept run: `seed` itself, or that of the restart with the best score.
+    /// Seed of the kept run: `seed` itself, or that of the restart with the best score. With
+    /// topics chosen across restarts, the seed of the run that gave the most of them, whose
+    /// encoder the refit started from.
     pub seed: u64,
+    /// With topics chosen across restarts: for each topic of `network`, the seed of the run it
+    /// came from and its index in that run.
+    pub topic_sources: Option<Vec<(u64, usize)>>,
 }
 
 /// Errors that end a training run.
@@ -221,6 +239,9 @@ pub enum TrainError {
     /// The network rejected its inputs; a bug, since the trainer checks shapes first.
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
+    /// The topic selector returned something other than `num_topics` distinct valid pairs.
+    #[error("the topic selection across restarts is invalid: {0}")]
+    TopicSelection(String),
     /// A stop was requested before the first epoch finished, so there is no model to keep.
     #[error("training was stopped before the first epoch finished; no model was written")]
     StoppedBeforeFirstEpoch,
@@ -273,7 +294,11 @@ pub fn train_with(
 
     // 2. Train once per restart and keep the best-scoring run.
     let restarts = config.restarts.max(1);
+    let pool_topics = restarts > 1
+        && config.restart_selection == RestartSelection::Topics
+        && control.select_topics.is_some();
     let mut chosen: Option<(f64, Run)> = None;
+    let mut pool: Vec<Run> = Vec::new();
     let mut stopped = false;
     for restart in 0..restarts {
         let mut run_config = config.clone();
@@ -291,6 +316,7 @@ pub fn train_with(
             validation_channel.as_mut(),
             &mut control,
             backend,
+            None,
         ) {
             Ok(run) => run,
             // A stop during a later restart keeps the runs already finished.
@@ -322,6 +348,9 @@ pub fn train_with(
                 }
             }
         };
+        if pool_topics {
+            pool.push(run.clone());
+        }
         if chosen.as_ref().is_none_or(|(best, _)| score > *best) {
             chosen = Some((score, run));
         }
@@ -330,10 +359,67 @@ pub fn train_with(
             break;
         }
     }
-    let Some((_, run)) = chosen else {
+    let Some((_, mut run)) = chosen else {
         return Err(TrainError::StoppedBeforeFirstEpoch);
     };
-    if restarts > 1 {
+    let mut topic_sources = None;
+    if pool_topics && !stopped && pool.len() > 1 {
+        let selector = control
+            .select_topics
+            .as_mut()
+            .expect("pool_topics implies a selector");
+        let networks: Vec<&Network> = pool.iter().map(|r| &r.network).collect();
+        let picks = selector(&networks, &mut train_channel).map_err(|error| TrainError::Input {
+            channel: "train",
+            error,
+        })?;
+        let (start, base, sources) = compose_topics(&pool, &picks, config.network.num_topics)?;
+        info!(
+            "Keeping {} topics from {} runs; refitting the encoder to them from the run with seed {}, with the topic-word weights fixed.",
+            picks.len(),
+            sources
+                .iter()
+                .map(|(seed, _)| seed)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            pool[base].seed
+        );
+        let mut refit_config = config.clone();
+        refit_config.seed = pool[base].seed;
+        refit_config.kl_warmup_epochs = 0;
+        refit_config.decoder_batch_norm_anneal_epochs = 0;
+        match run_epochs(
+            &refit_config,
+            &mut train_channel,
+            validation_channel.as_mut(),
+            &mut control,
+            backend,
+            Some(start),
+        ) {
+            Ok(refit) => {
+                let mut history = pool[base].history.clone();
+                let offset = history.len();
+                history.extend(refit.history.into_iter().map(|mut record| {
+                    record.epoch += offset;
+                    record
+                }));
+                stopped |= refit.interrupted;
+                run = Run {
+                    network: refit.network,
+                    history,
+                    best_epoch: offset + refit.best_epoch,
+                    best_loss: refit.best_loss,
+                    interrupted: refit.interrupted,
+                    seed: pool[base].seed,
+                };
+                topic_sources = Some(sources);
+            }
+            // A stop before the refit's first epoch keeps the best run.
+            Err(TrainError::StoppedBeforeFirstEpoch) => stopped = true,
+            Err(error) => return Err(error),
+        }
+    }
+    if restarts > 1 && topic_sources.is_none() {
         info!(
             "Keeping the run with seed {}, the best score of the restarts.",
             run.seed
@@ -362,10 +448,77 @@ pub fn train_with(
         test,
         interrupted: stopped,
         seed: run.seed,
+        topic_sources,
     })
 }
 
+/// Builds the network the refit starts from: the run that gave the most chosen topics (the
+/// first such run on a tie), whose own chosen topics keep their columns, with the other chosen
+/// topics' decoder columns in the remaining columns in the order given. Returns it, the index of
+/// that run, and the source `(seed, topic)` of every column.
+fn compose_topics(
+    pool: &[Run],
+    picks: &[(usize, usize)],
+    num_topics: usize,
+) -> Result<(Network, usize, Vec<(u64, usize)>), TrainError> {
+    if picks.len() != num_topics {
+        return Err(TrainError::TopicSelection(format!(
+            "{} topics chosen, expected {num_topics}",
+            picks.len()
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for &(r, t) in picks {
+        if r >= pool.len() || t >= num_topics || !seen.insert((r, t)) {
+            return Err(TrainError::TopicSelection(format!(
+                "pair (run {r}, topic {t}) is out of range or repeated ({} runs of {num_topics} topics)",
+                pool.len()
+            )));
+        }
+    }
+    let mut counts = vec![0usize; pool.len()];
+    for &(r, _) in picks {
+        counts[r] += 1;
+    }
+    let base = (0..pool.len())
+        .max_by(|&a, &b| counts[a].cmp(&counts[b]).then(b.cmp(&a)))
+        .unwrap_or(0);
+    let mut slots: Vec<Option<(usize, usize)>> = vec![None; num_topics];
+    for &(r, t) in picks.iter().filter(|(r, _)| *r == base) {
+        slots[t] = Some((r, t));
+    }
+    let mut free = (0..num_topics).filter(|&k| picks.iter().all(|&(r, t)| r != base || t != k));
+    for &(r, t) in picks.iter().filter(|(r, _)| *r != base) {
+        let slot = free
+            .next()
+            .expect("one free column per topic from another run");
+        slots[slot] = Some((r, t));
+    }
+    let mut network = pool[base].network.clone();
+    let v = network.config.feature_dim;
+    let columns: Vec<(usize, usize)> = slots
+        .into_iter()
+        .map(|s| s.expect("every column filled"))
+        .collect();
+    let index = network
+        .params
+        .tensors
+        .iter()
+        .position(|t| t.name == "decoder.weight")
+        .expect("every network has a decoder weight");
+    let weight = &mut network.params.tensors[index].data;
+    for (k, &(r, t)) in columns.iter().enumerate() {
+        let source = pool[r].network.decoder_weight();
+        for word in 0..v {
+            weight[word * num_topics + k] = source[word * num_topics + t];
+        }
+    }
+    let sources = columns.iter().map(|&(r, t)| (pool[r].seed, t)).collect();
+    Ok((network, base, sources))
+}
+
 /// One finished training run: the best epoch's network and the history of every epoch.
+#[derive(Clone)]
 struct Run {
     network: Network,
     history: Vec<EpochRecord>,
@@ -382,11 +535,17 @@ fn run_epochs(
     mut validation_channel: Option<&mut Channel<'_>>,
     control: &mut TrainControl,
     backend: &mut dyn Backend,
+    start: Option<Network>,
 ) -> Result<Run, TrainError> {
     let feature_dim = config.network.feature_dim;
-    // 1. Initialise the network, its gradients and the optimizer from the seed.
+    // 1. Initialise the network, its gradients and the optimizer from the seed. A refit starts
+    // from the given network instead and keeps its decoder weight fixed.
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut network = Network::with_extensions(config.network.clone(), config.extensions, &mut rng);
+    let frozen_decoder = start.map(|start| {
+        network = start;
+        network.decoder_weight().to_vec()
+    });
     let mut grads = network.params.zeros_like();
     let mut optimizer = Optimizer::new(config.optimizer, &network.params);
     // The gradient is of the summed batch loss; rescale_gradient is MXNet's rescale_grad as given.
@@ -489,6 +648,9 @@ fn run_epochs(
             }
             sums.add(&step);
             backend.update(&mut optimizer, &mut network.params, &grads);
+            if let Some(fixed) = &frozen_decoder {
+                restore_decoder_weight(&mut network, fixed);
+            }
             done += 1;
             documents += batch.n_rows();
             if let Some(callback) = control.on_batch.as_mut() {
@@ -831,4 +993,16 @@ fn log_losses(prefix: &str, loss: &LossRecord) {
     info!("{prefix}Loss (name: value) kld: {}", loss.kld);
     info!("{prefix}Loss (name: value) recons: {}", loss.recons);
     info!("{prefix}Loss (name: value) logppx: {}", loss.total);
+}
+
+/// Puts the fixed decoder weight of a refit back after an optimizer update.
+fn restore_decoder_weight(network: &mut Network, fixed: &[f32]) {
+    if let Some(t) = network
+        .params
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "decoder.weight")
+    {
+        t.data.copy_from_slice(fixed);
+    }
 }

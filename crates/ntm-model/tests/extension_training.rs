@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use ntm_formats::SparseRows;
 use ntm_model::artifact::ModelArtifact;
-use ntm_model::hyperparams::{HyperparameterBuilder, Preset, EXTENSION_KEYS};
+use ntm_model::hyperparams::{HyperparameterBuilder, Preset, RestartSelection, EXTENSION_KEYS};
 use ntm_model::trainer::{train, TrainConfig, TrainControl, TrainData};
 use ntm_model::{EncoderLayers, Hyperparameters, OptimizerKind};
 use rand::{Rng, SeedableRng};
@@ -60,9 +60,12 @@ fn extension_values_round_trip() {
         .set("adam_beta1", "0.99")
         .unwrap()
         .set("restarts", "3")
+        .unwrap()
+        .set("restart_selection", "Topics")
         .unwrap();
     let hp = b.check().unwrap();
     assert_eq!(hp.restarts, 3);
+    assert_eq!(hp.restart_selection, RestartSelection::Topics);
     assert!(hp.head_batch_norm);
     assert_eq!(hp.decoder_batch_norm_anneal_epochs, 100);
     assert!(hp.extensions().head_batch_norm);
@@ -80,6 +83,7 @@ fn extension_values_round_trip() {
     assert_eq!(map["decoder_batch_norm_anneal_epochs"], "100");
     assert_eq!(map["adam_beta1"], "0.99");
     assert_eq!(map["restarts"], "3");
+    assert_eq!(map["restart_selection"], "topics");
     assert_eq!(hp.optimizer_config().adam_beta1, 0.99);
     assert_eq!(Hyperparameters::from_string_map(&map).unwrap(), hp);
 }
@@ -117,6 +121,12 @@ fn bad_extension_values_name_key_value_and_allowed() {
         ("restarts", "101", "out of range", "integer 1..100"),
         ("restarts", "1.5", "not an integer", "integer 1..100"),
         (
+            "restart_selection",
+            "best",
+            "not a known selection",
+            "run (keep the best run) or topics",
+        ),
+        (
             "decoder_batch_norm_anneal_epochs",
             "0.5",
             "not an integer",
@@ -132,6 +142,13 @@ fn bad_extension_values_name_key_value_and_allowed() {
     }
     let message = error_text("prior_alpa", "1");
     assert!(message.contains("did you mean `prior_alpha`?"), "{message}");
+
+    // Topics are chosen across runs, so there must be more than one.
+    let mut b = builder();
+    b.set("restart_selection", "topics").unwrap();
+    let message = b.check().unwrap_err().to_string();
+    assert!(message.contains("`restart_selection`"), "{message}");
+    assert!(message.contains("restarts is 1"), "{message}");
 
     // The anneal moves away from the batch-normalised decoder, so it needs one.
     let mut b = builder();

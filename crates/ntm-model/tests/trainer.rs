@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ntm_formats::SparseRows;
 use ntm_model::batches::{Channel, RowStream, StreamError};
-use ntm_model::hyperparams::Hyperparameters;
+use ntm_model::hyperparams::{Hyperparameters, RestartSelection};
 use ntm_model::network::{LossSums, Network, NetworkError, StepOptions};
 use ntm_model::trainer::{
     evaluate, evaluate_channel, train, train_with, TrainConfig, TrainControl, TrainData,
@@ -520,4 +520,86 @@ fn later_restart_stop_keeps_finished_runs() {
     assert_eq!(kept.seed, 30);
     assert!(kept.interrupted);
     assert!(!kept.history.is_empty());
+}
+
+fn decoder_column(network: &Network, topic: usize) -> Vec<f32> {
+    let k = network.config.num_topics;
+    network
+        .decoder_weight()
+        .iter()
+        .skip(topic)
+        .step_by(k)
+        .copied()
+        .collect()
+}
+
+#[test]
+fn topic_selection_keeps_the_chosen_columns_and_refits_the_rest() {
+    let rows = block_corpus(96, 12);
+    let mut cfg = with_restarts(4, 40, 3);
+    cfg.restart_selection = RestartSelection::Topics;
+    // Run 1 gives two topics, runs 0 and 2 one each.
+    let picks = vec![(1, 3), (0, 2), (1, 0), (2, 1)];
+    let given = picks.clone();
+    let control = TrainControl {
+        score_restart: Some(Box::new(|_network, _channel| Ok(0.0))),
+        select_topics: Some(Box::new(move |networks, _channel| {
+            assert_eq!(networks.len(), 3);
+            Ok(given.clone())
+        })),
+        ..TrainControl::default()
+    };
+    let kept = run_with(&cfg, &rows, control).expect("training succeeds");
+    let singles: Vec<_> = (40..43)
+        .map(|seed| run(&config(4, seed), &rows, None))
+        .collect();
+    // The run that gave the most topics is the refit's start; its topics keep their columns and
+    // the others fill the free columns in the order chosen.
+    assert_eq!(kept.seed, 41);
+    let expected = [(41, 0), (40, 2), (42, 1), (41, 3)];
+    assert_eq!(kept.topic_sources.as_deref(), Some(&expected[..]));
+    for (column, &(seed, topic)) in expected.iter().enumerate() {
+        let source = &singles[(seed - 40) as usize].network;
+        assert_eq!(
+            decoder_column(&kept.network, column),
+            decoder_column(source, topic),
+            "column {column} is not topic {topic} of the run with seed {seed}"
+        );
+    }
+    // The refit trained the encoder: its epochs follow the start run's in the history.
+    let start_epochs = singles[1].history.len();
+    assert!(kept.history.len() > start_epochs);
+    assert_eq!(kept.history[start_epochs].epoch, start_epochs + 1);
+    assert_ne!(
+        kept.network.params.get("encoder.0.weight"),
+        singles[1].network.params.get("encoder.0.weight")
+    );
+    assert!(kept.best_epoch.expect("a best epoch") > start_epochs);
+}
+
+#[test]
+fn invalid_topic_selection_is_an_error() {
+    let rows = block_corpus(64, 13);
+    let mut cfg = with_restarts(2, 50, 2);
+    cfg.restart_selection = RestartSelection::Topics;
+    let control = TrainControl {
+        select_topics: Some(Box::new(|_networks, _channel| {
+            Ok(vec![(0, 0), (0, 0), (1, 1), (1, 2)])
+        })),
+        ..TrainControl::default()
+    };
+    let error = run_with(&cfg, &rows, control).expect_err("a repeated pair is rejected");
+    assert!(matches!(error, TrainError::TopicSelection(_)), "{error}");
+    assert!(error.to_string().contains("repeated"), "{error}");
+}
+
+#[test]
+fn topic_selection_without_selector_keeps_the_best_run() {
+    let rows = block_corpus(96, 14);
+    let mut cfg = with_restarts(3, 60, 2);
+    cfg.restart_selection = RestartSelection::Topics;
+    let kept = run(&cfg, &rows, None);
+    let run_only = run(&with_restarts(3, 60, 2), &rows, None);
+    assert_eq!(kept.network.params, run_only.network.params);
+    assert!(kept.topic_sources.is_none());
 }

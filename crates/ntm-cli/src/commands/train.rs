@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use ntm_eval::embeddings::VocabularyEmbeddings;
 use ntm_formats::{ContentType, SparseRows};
-use ntm_model::artifact::ModelArtifact;
+use ntm_model::artifact::{ModelArtifact, TopicSource};
 use ntm_model::batches::{Channel, StreamError};
 use ntm_model::hyperparams::Hyperparameters;
 use ntm_model::network::Network;
@@ -145,6 +145,10 @@ pub struct TrainArgs {
     /// whose topics score the highest NPMI@10 on the training channel, 1 to 100 [default: 1].
     #[arg(long)]
     pub restarts: Option<String>,
+    /// Extension: what the restarts keep, `run` (the run with the best topics) or `topics`
+    /// (the best distinct topics of all runs, the encoder refitted to them) [default: run].
+    #[arg(long)]
+    pub restart_selection: Option<String>,
 }
 
 impl TrainArgs {
@@ -178,6 +182,7 @@ impl TrainArgs {
             ),
             ("adam_beta1", &self.adam_beta1),
             ("restarts", &self.restarts),
+            ("restart_selection", &self.restart_selection),
         ]
     }
 }
@@ -373,6 +378,7 @@ fn run_job(job: TrainJob) -> Result<()> {
         on_batch: crate::progress::batch_callback(),
         on_test_batch: Some(TestWordCounts::callback(Arc::clone(&test_words))),
         score_restart: Some(Box::new(training_coherence)),
+        select_topics: Some(Box::new(select_training_topics)),
     };
     let outcome = pool.install(|| trainer::train(&config, data, control))?;
     if outcome.interrupted {
@@ -410,6 +416,12 @@ fn run_job(job: TrainJob) -> Result<()> {
     );
     artifact.metadata.test = outcome.test;
     artifact.metadata.restart_seed = (hyperparameters.restarts > 1).then_some(outcome.seed);
+    artifact.metadata.topic_sources = outcome.topic_sources.map(|sources| {
+        sources
+            .into_iter()
+            .map(|(seed, topic)| TopicSource { seed, topic })
+            .collect()
+    });
     artifact.metadata.tokenizer = channels.tokenizer;
     match &job.output {
         ModelOutput::Archive(dir) => {
@@ -612,6 +624,54 @@ fn training_coherence(network: &Network, channel: &mut Channel<'_>) -> Result<f6
     };
     info!("Topic coherence on the train channel: NPMI@10 {score:.4} (document co-occurrence)");
     Ok(score)
+}
+
+/// Words two kept topics may share among their top 25 words when topics are chosen across
+/// restarts (a fifth of the list).
+const SELECTION_MAX_SHARED: usize = 5;
+
+/// Chooses the topics kept across restarts: every run's topics are scored by their NPMI@10 on
+/// the training channel (the measure of [`training_coherence`], per topic), and the best ones
+/// join greedily while they share at most [`SELECTION_MAX_SHARED`] of their top 25 words with
+/// each topic already kept.
+fn select_training_topics(
+    networks: &[&Network],
+    channel: &mut Channel<'_>,
+) -> Result<Vec<(usize, usize)>, StreamError> {
+    let Some(first) = networks.first() else {
+        return Ok(Vec::new());
+    };
+    let (feature_dim, num_topics) = (first.config.feature_dim, first.config.num_topics);
+    let mut top10 = Vec::new();
+    let mut top25 = Vec::new();
+    let mut origin = Vec::new();
+    for (r, network) in networks.iter().enumerate() {
+        let weight = network.decoder_weight();
+        top10.extend(ntm_eval::top_word_ids(weight, feature_dim, num_topics, 10));
+        top25.extend(ntm_eval::top_word_ids(weight, feature_dim, num_topics, 25));
+        origin.extend((0..num_topics).map(|t| (r, t)));
+    }
+    let scores = match channel {
+        Channel::Memory(rows) => ntm_eval::npmi_coherence(&top10, rows).per_topic,
+        Channel::Stream(stream) => {
+            let keep = word_mask(&top10, feature_dim);
+            let mut rows = SparseRows::new(feature_dim);
+            stream.start_pass()?;
+            while let Some(chunk) = stream.next_chunk()? {
+                push_kept_words(&mut rows, &chunk, &keep);
+            }
+            ntm_eval::npmi_coherence(&top10, &rows).per_topic
+        }
+    };
+    let chosen =
+        ntm_eval::select_distinct_topics(&scores, &top25, num_topics, SELECTION_MAX_SHARED);
+    let mean = chosen.iter().map(|&i| scores[i]).sum::<f64>() / chosen.len().max(1) as f64;
+    info!(
+        "Chose {} distinct topics of {} across the restarts: NPMI@10 {mean:.4} on the train channel (document co-occurrence)",
+        chosen.len(),
+        scores.len()
+    );
+    Ok(chosen.into_iter().map(|i| origin[i]).collect())
 }
 
 /// Marks the words of `top` in a mask over the `feature_dim` word ids.
