@@ -373,7 +373,11 @@ pub fn train_with(
             channel: "train",
             error,
         })?;
-        let (start, base, sources) = compose_topics(&pool, &picks, config.network.num_topics)?;
+        let Composed {
+            network: start,
+            base,
+            sources,
+        } = compose_topics(&pool, &picks, config.network.num_topics)?;
         info!(
             "Keeping {} topics from {} runs; refitting the encoder to them from the run with seed {}, with the topic-word weights fixed.",
             picks.len(),
@@ -452,15 +456,24 @@ pub fn train_with(
     })
 }
 
+/// The network a refit starts from, with the topics chosen across restarts.
+struct Composed {
+    /// The starting run's network with the chosen decoder columns.
+    network: Network,
+    /// Index of the starting run in the pool.
+    base: usize,
+    /// The `(seed, topic)` each decoder column came from.
+    sources: Vec<(u64, usize)>,
+}
+
 /// Builds the network the refit starts from: the run that gave the most chosen topics (the
 /// first such run on a tie), whose own chosen topics keep their columns, with the other chosen
-/// topics' decoder columns in the remaining columns in the order given. Returns it, the index of
-/// that run, and the source `(seed, topic)` of every column.
+/// topics' decoder columns in the remaining columns in the order given.
 fn compose_topics(
     pool: &[Run],
     picks: &[(usize, usize)],
     num_topics: usize,
-) -> Result<(Network, usize, Vec<(u64, usize)>), TrainError> {
+) -> Result<Composed, TrainError> {
     if picks.len() != num_topics {
         return Err(TrainError::TopicSelection(format!(
             "{} topics chosen, expected {num_topics}",
@@ -514,7 +527,11 @@ fn compose_topics(
         }
     }
     let sources = columns.iter().map(|&(r, t)| (pool[r].seed, t)).collect();
-    Ok((network, base, sources))
+    Ok(Composed {
+        network,
+        base,
+        sources,
+    })
 }
 
 /// One finished training run: the best epoch's network and the history of every epoch.
