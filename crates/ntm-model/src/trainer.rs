@@ -466,9 +466,9 @@ struct Composed {
     sources: Vec<(u64, usize)>,
 }
 
-/// Builds the network the refit starts from: the run that gave the most chosen topics (the
-/// first such run on a tie), whose own chosen topics keep their columns, with the other chosen
-/// topics' decoder columns in the remaining columns in the order given.
+/// Builds the network the refit starts from. It is the run that gave the most chosen topics
+/// (the first such run on a tie), and its own chosen topics keep their columns. The other chosen
+/// topics' decoder columns fill the remaining columns in the order given.
 fn compose_topics(
     pool: &[Run],
     picks: &[(usize, usize)],
@@ -489,6 +489,8 @@ fn compose_topics(
             )));
         }
     }
+
+    // The starting run and the column of every chosen topic.
     let mut counts = vec![0usize; pool.len()];
     for &(r, _) in picks {
         counts[r] += 1;
@@ -507,6 +509,8 @@ fn compose_topics(
             .expect("one free column per topic from another run");
         slots[slot] = Some((r, t));
     }
+
+    // Copy the chosen columns into the starting run's decoder weight.
     let mut network = pool[base].network.clone();
     let v = network.config.feature_dim;
     let columns: Vec<(usize, usize)> = slots
