@@ -121,10 +121,11 @@ fn chosen_topics_score(run: &Run) -> f64 {
         .expect("a log line on the chosen topics")
 }
 
-#[test]
-fn topic_selection_keeps_the_logged_topics_from_the_restarts() {
+/// Trains with topics chosen across three restarts, checks the log and `model.json`, and that
+/// `ntm evaluate` finds the logged NPMI@10 of the chosen topics in the written model.
+fn check_topic_selection(extra: &[&str], streamed: bool) {
     let root = tempfile::tempdir().expect("temporary folder");
-    let flags = [
+    let mut flags = vec![
         "--restarts",
         "3",
         "--seed",
@@ -132,8 +133,14 @@ fn topic_selection_keeps_the_logged_topics_from_the_restarts() {
         "--restart-selection",
         "topics",
     ];
+    flags.extend_from_slice(extra);
     let (run, archive) = train(root.path(), "pooled", &flags);
     run.assert_success();
+    assert_eq!(
+        run.log_messages().iter().any(|m| m.contains("streamed")),
+        streamed,
+        "the training channel was not read as expected"
+    );
     assert_eq!(coherence_scores(&run).len(), 3, "one score per restart");
     assert!(
         run.log_messages()
@@ -168,6 +175,16 @@ fn topic_selection_keeps_the_logged_topics_from_the_restarts() {
         (npmi - logged).abs() < 1e-4,
         "evaluate {npmi}, selection log {logged}"
     );
+}
+
+#[test]
+fn topic_selection_keeps_the_logged_topics_from_the_restarts() {
+    check_topic_selection(&[], false);
+}
+
+#[test]
+fn topic_selection_over_a_streamed_channel() {
+    check_topic_selection(&["--in-memory-limit-mb", "0"], true);
 }
 
 #[test]
