@@ -10,35 +10,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{csv_channels, fixture, ntm, topic_weights};
+use common::{fixture, ntm, topic_weights, train_four_block};
 
 /// Trains a 4-topic model on the four-block corpus for 5 epochs; returns its `model.tar.gz`.
 fn train_model(root: &Path) -> PathBuf {
-    let data = csv_channels(
-        root,
-        "data",
-        &fixture("four-block-corpus/train.csv"),
-        None,
-        Some(&fixture("four-block-corpus/vocab.txt")),
-    );
-    let output = root.join("model");
-    ntm(
-        root,
-        &[
-            &"train",
-            &"--data",
-            &data,
-            &"--output",
-            &output,
-            &"--num-topics",
-            &"4",
-            &"--epochs",
-            &"5",
-            &"--threads",
-            &"1",
-        ],
-    )
-    .assert_success();
+    let (run, output) = train_four_block(root, "model", "5", &[]);
+    run.assert_success();
     output.join("model.tar.gz")
 }
 
