@@ -160,11 +160,12 @@ fn check_topic_selection(extra: &[&str], streamed: bool) {
     for source in sources {
         let seed = source["seed"].as_u64().expect("a seed");
         let topic = source["topic"].as_u64().expect("a topic");
-        assert!((5..8).contains(&seed) && topic < 4, "{source}");
+        assert!((5..8).contains(&seed), "seed out of the restarts: {source}");
+        assert!(topic < 4, "topic out of range: {source}");
     }
 
-    // The decoder of the written model holds the chosen topics: `ntm evaluate` over the training
-    // channel gives the NPMI@10 the selection logged.
+    // The written model's decoder contains the chosen topics, so `ntm evaluate` over the
+    // training channel gives the NPMI@10 that the selection logged.
     let reference = root.path().join("data").join("train");
     let report = evaluate_json(root.path(), &archive, &reference, &[]);
     let npmi = report["metrics"]["npmi"]["overall"]
@@ -178,7 +179,7 @@ fn check_topic_selection(extra: &[&str], streamed: bool) {
 }
 
 #[test]
-fn topic_selection_keeps_the_logged_topics_from_the_restarts() {
+fn topic_selection_in_memory() {
     check_topic_selection(&[], false);
 }
 

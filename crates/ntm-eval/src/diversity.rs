@@ -83,15 +83,15 @@ pub fn select_distinct_topics(
         .collect();
     let shared = |a: &[u32], b: &[u32]| a.iter().filter(|w| b.binary_search(w).is_ok()).count();
     let mut chosen: Vec<usize> = Vec::with_capacity(k.min(n));
-    let mut taken = vec![false; n];
+    let mut is_chosen = vec![false; n];
     let mut bound = max_shared;
     while chosen.len() < k.min(n) {
         for &i in &order {
             if chosen.len() == k {
                 break;
             }
-            if !taken[i] && chosen.iter().all(|&j| shared(&sets[i], &sets[j]) <= bound) {
-                taken[i] = true;
+            if !is_chosen[i] && chosen.iter().all(|&j| shared(&sets[i], &sets[j]) <= bound) {
+                is_chosen[i] = true;
                 chosen.push(i);
             }
         }

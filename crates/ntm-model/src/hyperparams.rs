@@ -90,7 +90,7 @@ const ALLOWED_RESTARTS: &str = "integer 1..100 (1 trains once)";
 const ALLOWED_RESTART_SELECTION: &str =
     "run (keep the best run) or topics (keep the best distinct topics of all runs)";
 
-/// What `restarts` keeps of its runs (`restart_selection`).
+/// Selection among the runs of `restarts` (`restart_selection`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RestartSelection {
     /// The whole run whose topics score best.

@@ -75,8 +75,8 @@ pub struct TrainConfig {
     /// Number of training runs, from seeds `seed`, `seed + 1` and so on. The run with the best
     /// score is kept (see [`TrainControl::score_restart`]), and 1 trains once.
     pub restarts: usize,
-    /// What the restarts keep: the best run, or the best distinct topics of all runs with the
-    /// rest of the network refitted to them (see [`TrainControl::select_topics`]).
+    /// Selection among the restarts: the best run, or the best distinct topics of all runs with
+    /// the rest of the network refitted to them (see [`TrainControl::select_topics`]).
     pub restart_selection: RestartSelection,
 }
 

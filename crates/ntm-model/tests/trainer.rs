@@ -534,10 +534,11 @@ fn decoder_column(network: &Network, topic: usize) -> Vec<f32> {
 }
 
 #[test]
-fn topic_selection_keeps_the_chosen_columns_and_refits_the_rest() {
+fn topic_selection_copies_chosen_columns() {
     let rows = block_corpus(96, 12);
     let mut cfg = with_restarts(4, 40, 3);
     cfg.restart_selection = RestartSelection::Topics;
+
     // Run 1 gives two topics, runs 0 and 2 one each.
     let picks = vec![(1, 3), (0, 2), (1, 0), (2, 1)];
     let given = picks.clone();
@@ -553,8 +554,9 @@ fn topic_selection_keeps_the_chosen_columns_and_refits_the_rest() {
     let singles: Vec<_> = (40..43)
         .map(|seed| run(&config(4, seed), &rows, None))
         .collect();
-    // The run that gave the most topics is the refit's start; its topics keep their columns and
-    // the others fill the free columns in the order chosen.
+
+    // The run that gave the most topics is the refit's start, and its topics keep their columns.
+    // The other topics fill the free columns in the order chosen.
     assert_eq!(kept.seed, 41);
     let expected = [(41, 0), (40, 2), (42, 1), (41, 3)];
     assert_eq!(kept.topic_sources.as_deref(), Some(&expected[..]));
@@ -566,6 +568,7 @@ fn topic_selection_keeps_the_chosen_columns_and_refits_the_rest() {
             "column {column} is not topic {topic} of the run with seed {seed}"
         );
     }
+
     // The refit trained the encoder: its epochs follow the start run's in the history.
     let start_epochs = singles[1].history.len();
     assert!(kept.history.len() > start_epochs);

@@ -630,10 +630,10 @@ fn training_coherence(network: &Network, channel: &mut Channel<'_>) -> Result<f6
 /// restarts (a fifth of the list).
 const SELECTION_MAX_SHARED: usize = 5;
 
-/// Chooses the topics kept across restarts: every run's topics are scored by their NPMI@10 on
-/// the training channel (the measure of [`training_coherence`], per topic), and the best ones
-/// join greedily while they share at most [`SELECTION_MAX_SHARED`] of their top 25 words with
-/// each topic already kept.
+/// Chooses the topics kept across restarts. Every run's topics are scored by their NPMI@10 on
+/// the training channel (the measure of [`training_coherence`], per topic). The best ones join
+/// greedily while they share at most [`SELECTION_MAX_SHARED`] of their top 25 words with each
+/// topic already kept.
 fn select_training_topics(
     networks: &[&Network],
     channel: &mut Channel<'_>,
