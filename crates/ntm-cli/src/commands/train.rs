@@ -610,18 +610,7 @@ pub fn load_channels(
 /// training channel, read once more when it is streamed.
 fn training_coherence(network: &Network, channel: &mut Channel<'_>) -> Result<f64, StreamError> {
     let top = topics::top_10(network);
-    let score = match channel {
-        Channel::Memory(rows) => topics::npmi_of(&top, rows),
-        Channel::Stream(stream) => {
-            let keep = word_mask(&top, network.config.feature_dim);
-            let mut rows = SparseRows::new(network.config.feature_dim);
-            stream.start_pass()?;
-            while let Some(chunk) = stream.next_chunk()? {
-                push_kept_words(&mut rows, &chunk, &keep);
-            }
-            topics::npmi_of(&top, &rows)
-        }
-    };
+    let score = channel_npmi(&top, network.config.feature_dim, channel)?.overall;
     info!("Topic coherence on the train channel: NPMI@10 {score:.4} (document co-occurrence)");
     Ok(score)
 }
@@ -651,18 +640,7 @@ fn select_training_topics(
         top25.extend(ntm_eval::top_word_ids(weight, feature_dim, num_topics, 25));
         origin.extend((0..num_topics).map(|t| (r, t)));
     }
-    let scores = match channel {
-        Channel::Memory(rows) => ntm_eval::npmi_coherence(&top10, rows).per_topic,
-        Channel::Stream(stream) => {
-            let keep = word_mask(&top10, feature_dim);
-            let mut rows = SparseRows::new(feature_dim);
-            stream.start_pass()?;
-            while let Some(chunk) = stream.next_chunk()? {
-                push_kept_words(&mut rows, &chunk, &keep);
-            }
-            ntm_eval::npmi_coherence(&top10, &rows).per_topic
-        }
-    };
+    let scores = channel_npmi(&top10, feature_dim, channel)?.per_topic;
     let chosen =
         ntm_eval::select_distinct_topics(&scores, &top25, num_topics, SELECTION_MAX_SHARED);
     let mean = chosen.iter().map(|&i| scores[i]).sum::<f64>() / chosen.len().max(1) as f64;
@@ -672,6 +650,27 @@ fn select_training_topics(
         scores.len()
     );
     Ok(chosen.into_iter().map(|i| origin[i]).collect())
+}
+
+/// Computes the NPMI of the given top words by document co-occurrence in a channel. A streamed
+/// channel is read in one more pass, keeping only the top words of each document.
+fn channel_npmi(
+    top: &[Vec<u32>],
+    feature_dim: usize,
+    channel: &mut Channel<'_>,
+) -> Result<ntm_eval::NpmiScores, StreamError> {
+    Ok(match channel {
+        Channel::Memory(rows) => ntm_eval::npmi_coherence(top, rows),
+        Channel::Stream(stream) => {
+            let keep = word_mask(top, feature_dim);
+            let mut rows = SparseRows::new(feature_dim);
+            stream.start_pass()?;
+            while let Some(chunk) = stream.next_chunk()? {
+                push_kept_words(&mut rows, &chunk, &keep);
+            }
+            ntm_eval::npmi_coherence(top, &rows)
+        }
+    })
 }
 
 /// Marks the words of `top` in a mask over the `feature_dim` word ids.
