@@ -110,15 +110,16 @@ fn streamed_channel_score_matches_evaluate() {
     );
 }
 
-/// Returns the train-channel NPMI@10 that the log reports for the topics chosen across runs.
-fn chosen_topics_score(run: &Run) -> f64 {
+/// Returns a value that the log line on the topics chosen across runs reports after `label`:
+/// their train-channel `NPMI@10` or their `TD@25`.
+fn chosen_topics_value(run: &Run, label: &str) -> f64 {
     run.log_messages()
         .into_iter()
         .find_map(|m| m.strip_prefix("Chose "))
-        .and_then(|rest| rest.split("NPMI@10 ").nth(1))
+        .and_then(|rest| rest.split(&format!("{label} ")).nth(1))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|value| value.parse().ok())
-        .expect("a log line on the chosen topics")
+        .unwrap_or_else(|| panic!("no {label} on a log line on the chosen topics"))
 }
 
 /// Trains with topics chosen across three restarts, checks the log and `model.json`, and that
@@ -171,10 +172,21 @@ fn check_topic_selection(extra: &[&str], streamed: bool) {
     let npmi = report["metrics"]["npmi"]["overall"]
         .as_f64()
         .expect("an overall NPMI");
-    let logged = chosen_topics_score(&run);
+    let logged = chosen_topics_value(&run, "NPMI@10");
     assert!(
         (npmi - logged).abs() < 1e-4,
         "evaluate {npmi}, selection log {logged}"
+    );
+
+    // So do the chosen topics' top 25 words: the diversity the selection logged is the model's.
+    let report = evaluate_json(root.path(), &archive, &reference, &["--top-n", "25"]);
+    let diversity = report["metrics"]["topic_diversity"]
+        .as_f64()
+        .expect("a topic diversity");
+    let logged = chosen_topics_value(&run, "TD@25");
+    assert!(
+        (diversity - logged).abs() < 1e-4,
+        "evaluate {diversity}, selection log {logged}"
     );
 }
 

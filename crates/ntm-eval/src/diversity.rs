@@ -56,50 +56,6 @@ pub fn topic_diversity(top_ids: &[Vec<u32>]) -> f64 {
     all.len() as f64 / total as f64
 }
 
-/// Chooses `k` distinct topics from scored candidates: greedily, best score first (the lower
-/// index first on a tie), a candidate joins when its top-word list shares at most `max_shared`
-/// words with the list of every topic already chosen. When a pass over the candidates leaves
-/// fewer than `k`, the bound rises by one word and the pass repeats over those not chosen yet.
-/// Returns the indices of the chosen candidates in the order they joined; fewer than `k` only
-/// when there are fewer candidates.
-pub fn select_distinct_topics(
-    scores: &[f64],
-    top_ids: &[Vec<u32>],
-    k: usize,
-    max_shared: usize,
-) -> Vec<usize> {
-    let n = scores.len().min(top_ids.len());
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-    let sets: Vec<Vec<u32>> = top_ids
-        .iter()
-        .take(n)
-        .map(|list| {
-            let mut set = list.clone();
-            set.sort_unstable();
-            set.dedup();
-            set
-        })
-        .collect();
-    let shared = |a: &[u32], b: &[u32]| a.iter().filter(|w| b.binary_search(w).is_ok()).count();
-    let mut chosen: Vec<usize> = Vec::with_capacity(k.min(n));
-    let mut is_chosen = vec![false; n];
-    let mut bound = max_shared;
-    while chosen.len() < k.min(n) {
-        for &i in &order {
-            if chosen.len() == k {
-                break;
-            }
-            if !is_chosen[i] && chosen.iter().all(|&j| shared(&sets[i], &sets[j]) <= bound) {
-                is_chosen[i] = true;
-                chosen.push(i);
-            }
-        }
-        bound += 1;
-    }
-    chosen
-}
-
 pub(crate) fn mean(values: &[f64]) -> f64 {
     if values.is_empty() {
         0.0
@@ -111,39 +67,6 @@ pub(crate) fn mean(values: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn selection_skips_near_duplicates_of_better_topics() {
-        let top = vec![
-            vec![1, 2, 3, 4],
-            vec![1, 2, 3, 5],
-            vec![6, 7, 8, 9],
-            vec![10, 11, 12, 1],
-        ];
-        let scores = [0.9, 0.8, 0.5, 0.4];
-        // Topic 1 shares three words with topic 0, so topics 2 and 3 join instead.
-        assert_eq!(select_distinct_topics(&scores, &top, 3, 1), vec![0, 2, 3]);
-        // With room for three shared words, the second-best topic joins second.
-        assert_eq!(select_distinct_topics(&scores, &top, 3, 3), vec![0, 1, 2]);
-    }
-
-    #[test]
-    fn selection_relaxes_the_bound_when_candidates_run_out() {
-        let top = vec![vec![1, 2, 3], vec![1, 2, 4], vec![1, 2, 5]];
-        let scores = [0.1, 0.3, 0.2];
-        // No two lists share fewer than two words: the bound rises from 0 to 2.
-        assert_eq!(select_distinct_topics(&scores, &top, 3, 0), vec![1, 2, 0]);
-        assert_eq!(select_distinct_topics(&scores, &top, 5, 0).len(), 3);
-    }
-
-    #[test]
-    fn selection_breaks_ties_by_index() {
-        let top = vec![vec![1], vec![2], vec![3]];
-        assert_eq!(
-            select_distinct_topics(&[0.5, 0.5, 0.5], &top, 2, 0),
-            vec![0, 1]
-        );
-    }
 
     #[test]
     fn identical_topics_give_one_over_k() {

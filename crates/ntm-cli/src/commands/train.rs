@@ -615,14 +615,16 @@ fn training_coherence(network: &Network, channel: &mut Channel<'_>) -> Result<f6
     Ok(score)
 }
 
-/// Words two kept topics may share among their top 25 words when topics are chosen across
-/// restarts (a fifth of the list).
-const SELECTION_MAX_SHARED: usize = 5;
+/// Worth of one distinct word among the kept topics' top 25 words, in units of one topic's
+/// NPMI@10, when topics are chosen across restarts. A topic whose 25 words are all new to the
+/// set gains twice its weight of 25 words, so it may score up to 2 below a near-duplicate of a
+/// kept topic and still be preferred to it.
+const SELECTION_WORD_VALUE: f64 = 2.0 / 25.0;
 
 /// Chooses the topics kept across restarts. Every run's topics are scored by their NPMI@10 on
-/// the training channel (the measure of [`training_coherence`], per topic). The best ones join
-/// greedily while they share at most [`SELECTION_MAX_SHARED`] of their top 25 words with each
-/// topic already kept.
+/// the training channel (the measure of [`training_coherence`], per topic). The kept set
+/// maximises the sum of its topics' scores plus [`SELECTION_WORD_VALUE`] for each distinct word
+/// among their top 25 words ([`ntm_eval::select_diverse_topics`]).
 fn select_training_topics(
     networks: &[&Network],
     channel: &mut Channel<'_>,
@@ -641,13 +643,14 @@ fn select_training_topics(
         origin.extend((0..num_topics).map(|t| (r, t)));
     }
     let scores = channel_npmi(&top10, feature_dim, channel)?.per_topic;
-    let chosen =
-        ntm_eval::select_distinct_topics(&scores, &top25, num_topics, SELECTION_MAX_SHARED);
+    let chosen = ntm_eval::select_diverse_topics(&scores, &top25, num_topics, SELECTION_WORD_VALUE);
     let mean = chosen.iter().map(|&i| scores[i]).sum::<f64>() / chosen.len().max(1) as f64;
+    let kept_lists: Vec<Vec<u32>> = chosen.iter().map(|&i| top25[i].clone()).collect();
     info!(
-        "Chose {} distinct topics of {} across the restarts: NPMI@10 {mean:.4} on the train channel (document co-occurrence)",
+        "Chose {} topics of {} across the restarts: NPMI@10 {mean:.4} on the train channel (document co-occurrence), topic diversity TD@25 {:.4}",
         chosen.len(),
-        scores.len()
+        scores.len(),
+        ntm_eval::topic_diversity(&kept_lists)
     );
     Ok(chosen.into_iter().map(|i| origin[i]).collect())
 }
