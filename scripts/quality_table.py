@@ -10,16 +10,17 @@ usage: quality_table.py --bench DIR --work DIR [--ntm BINARY] [--ks 20 50] [--se
    lines and signatures removed, scikit-learn's English stop words dropped, every word in at
    least 20 and at most half of the training posts (5,760 words), into WORK/channels;
 2. trains ntm on them for every K and seed with SageMaker's defaults, the quality preset, the
-   preset with five restarts, and the preset with topics chosen across five restarts, and reads
-   NPMI@10 (test split) and TD@25 from each training log;
+   preset with five restarts, and the preset with topics chosen across five and across ten
+   restarts, and reads NPMI@10 (test split) and TD@25 from each training log;
 3. runs the peers with run_baselines.py on the same corpus (WORK/peers);
 4. writes WORK/quality-table.md: mean and sample standard deviation of NPMI@10 and TD@25 per
    model and K, and prints it.
 
 Step 3 needs what run_baselines.py needs (numpy, scipy, scikit-learn, gensim, tomotopy, and
 PyTorch for ProdLDA and NVDM); --peers narrows the list. With every default, the full run takes
-roughly four hours on a 2-core machine (an estimate from the times of single jobs). --quick checks the whole chain in minutes: two epochs, two
-restarts, and run_baselines.py's own --quick.
+roughly seven hours on a 2-core machine (an estimate from the times of single jobs); --ks and
+--seeds narrow it. --quick checks the whole chain in minutes: two epochs, two restarts, and
+run_baselines.py's own --quick.
 """
 import argparse
 import json
@@ -38,6 +39,10 @@ NTM_SETUPS = [
     (
         "ntm, `--preset quality --restarts 5 --restart-selection topics`",
         ["--preset", "quality", "--restarts", "5", "--restart-selection", "topics"],
+    ),
+    (
+        "ntm, `--preset quality --restarts 10 --restart-selection topics`",
+        ["--preset", "quality", "--restarts", "10", "--restart-selection", "topics"],
     ),
 ]
 QUALITY_LINE = re.compile(r"Topic uniqueness TU@10 ([\d.]+), topic diversity TD@25 ([\d.]+)")

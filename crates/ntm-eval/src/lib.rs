@@ -33,6 +33,6 @@ pub use error::EvalError;
 pub use npmi::{npmi_coherence, NpmiScores};
 pub use rbo::{inverted_rbo, rank_biased_overlap, InvertedRbo};
 pub use report::{evaluate_topics, MetricOptions, Reference, TopicMetrics};
-pub use selection::select_diverse_topics;
+pub use selection::{select_diverse_topics, SelectionRule};
 pub use tokens::{read_token_documents, token_counts};
 pub use topics::top_word_ids;

@@ -615,16 +615,22 @@ fn training_coherence(network: &Network, channel: &mut Channel<'_>) -> Result<f6
     Ok(score)
 }
 
-/// Worth of one distinct word among the kept topics' top 25 words, in units of one topic's
-/// NPMI@10, when topics are chosen across restarts. A topic whose 25 words are all new to the
-/// set gains twice its weight of 25 words, so it may score up to 2 below a near-duplicate of a
-/// kept topic and still be preferred to it.
-const SELECTION_WORD_VALUE: f64 = 2.0 / 25.0;
+/// How topics are chosen across restarts, scored by their NPMI@10 on the training channel:
+/// - each distinct word among the kept topics' top 25 words is worth 0.04 of one topic's score,
+///   so a topic whose 25 words are all new to the set gains 1;
+/// - two kept topics share at most 5 of their top 25 words (a fifth of the list);
+/// - a topic scoring below 0, whose top words co-occur less often than unrelated words would,
+///   is kept only when too few topics score higher.
+const TOPIC_SELECTION: ntm_eval::SelectionRule = ntm_eval::SelectionRule {
+    word_value: 1.0 / 25.0,
+    max_shared: 5,
+    min_score: 0.0,
+};
 
 /// Chooses the topics kept across restarts. Every run's topics are scored by their NPMI@10 on
 /// the training channel (the measure of [`training_coherence`], per topic). The kept set
-/// maximises the sum of its topics' scores plus [`SELECTION_WORD_VALUE`] for each distinct word
-/// among their top 25 words ([`ntm_eval::select_diverse_topics`]).
+/// maximises the sum of its topics' scores plus a worth for each distinct word among their top
+/// 25 words, under the rule [`TOPIC_SELECTION`] ([`ntm_eval::select_diverse_topics`]).
 fn select_training_topics(
     networks: &[&Network],
     channel: &mut Channel<'_>,
@@ -643,7 +649,7 @@ fn select_training_topics(
         origin.extend((0..num_topics).map(|t| (r, t)));
     }
     let scores = channel_npmi(&top10, feature_dim, channel)?.per_topic;
-    let chosen = ntm_eval::select_diverse_topics(&scores, &top25, num_topics, SELECTION_WORD_VALUE);
+    let chosen = ntm_eval::select_diverse_topics(&scores, &top25, num_topics, &TOPIC_SELECTION);
     let mean = chosen.iter().map(|&i| scores[i]).sum::<f64>() / chosen.len().max(1) as f64;
     let kept_lists: Vec<Vec<u32>> = chosen.iter().map(|&i| top25[i].clone()).collect();
     info!(
