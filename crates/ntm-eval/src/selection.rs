@@ -321,7 +321,7 @@ mod tests {
     }
 
     #[test]
-    fn the_bound_on_shared_words_keeps_near_duplicates_apart() {
+    fn shared_word_bound_keeps_duplicates_apart() {
         // Topic 1 shares two words with topic 0; with at most one shared, topic 2 joins.
         let top = vec![vec![1, 2, 3], vec![1, 2, 4], vec![5, 6, 7]];
         let rule = SelectionRule {
@@ -352,6 +352,7 @@ mod tests {
             let top = &lists[..scores.len()];
             let rule = SelectionRule { word_value: value, max_shared, min_score: floor };
             let chosen = select_diverse_topics(&scores, top, k, &rule);
+
             let eligible: Vec<usize> = if scores.iter().filter(|&&s| s >= floor).count() >= k {
                 (0..scores.len()).filter(|&i| scores[i] >= floor).collect()
             } else {
@@ -359,10 +360,12 @@ mod tests {
             };
             prop_assert!(chosen.iter().all(|i| eligible.contains(i)));
             prop_assert_eq!(chosen.len(), k.min(scores.len()));
+
             let mut distinct = chosen.clone();
             distinct.sort_unstable();
             distinct.dedup();
             prop_assert_eq!(distinct.len(), chosen.len());
+
             // Where the set keeps to the bound, no exchange that also keeps to it does better.
             let fits = |set: &[usize]| {
                 set.iter().enumerate().all(|(a, &i)| {
