@@ -111,20 +111,21 @@ impl Search<'_> {
     }
 
     /// The fitting candidate outside the set with the highest gain, the lower index on a tie.
+    /// Candidates are tried in order of gain, so the bound is checked for few of them.
     fn best_outside(
         &self,
         state: &State,
         skip: Option<usize>,
         bound: usize,
     ) -> Option<(usize, f64)> {
-        let mut best: Option<(usize, f64)> = None;
-        for i in (0..self.scores.len()).filter(|&i| !state.in_set[i]) {
-            let g = self.gain(&state.pool, i);
-            if best.is_none_or(|(_, b)| g > b) && self.fits(i, &state.chosen, skip, bound) {
-                best = Some((i, g));
-            }
-        }
-        best
+        let mut ranked: Vec<(usize, f64)> = (0..self.scores.len())
+            .filter(|&i| !state.in_set[i])
+            .map(|i| (i, self.gain(&state.pool, i)))
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked
+            .into_iter()
+            .find(|&(i, _)| self.fits(i, &state.chosen, skip, bound))
     }
 
     fn greedy(&self, state: &mut State, k: usize, bound: usize) {
