@@ -74,7 +74,7 @@ fn topic_npmi(ids: &[u32], postings: &[Vec<u32>], n_docs: usize) -> f64 {
 }
 
 /// Counts the common elements of two sorted lists.
-fn intersection_len(a: &[u32], b: &[u32]) -> usize {
+pub(crate) fn intersection_len(a: &[u32], b: &[u32]) -> usize {
     let (mut i, mut j, mut count) = (0, 0, 0);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {

@@ -1,5 +1,7 @@
 //! Choosing a set of coherent, distinct topics from a pool of candidates.
 
+use crate::npmi::intersection_len;
+
 /// Most passes of the exchange search after the greedy start. Each accepted exchange raises
 /// the objective, so the search ends on its own; the cap only bounds its time.
 const MAX_EXCHANGE_PASSES: usize = 100;
@@ -107,7 +109,7 @@ impl Search<'_> {
         others
             .iter()
             .filter(|&&j| Some(j) != skip)
-            .all(|&j| shared_words(&self.lists[i], &self.lists[j]) <= bound)
+            .all(|&j| intersection_len(&self.lists[i], &self.lists[j]) <= bound)
     }
 
     /// The fitting candidate outside the set with the highest gain, the lower index on a tie.
@@ -163,23 +165,6 @@ impl Search<'_> {
             }
         }
     }
-}
-
-/// Words two sorted, deduplicated lists have in common.
-fn shared_words(a: &[u32], b: &[u32]) -> usize {
-    let (mut i, mut j, mut shared) = (0, 0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                shared += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    shared
 }
 
 /// How many chosen lists hold each word.
