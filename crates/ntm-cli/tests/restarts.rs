@@ -110,16 +110,21 @@ fn streamed_channel_score_matches_evaluate() {
     );
 }
 
-/// Returns a value that the log line on the topics chosen across runs reports after `label`:
-/// their train-channel `NPMI@10` or their `TD@25`.
-fn chosen_topics_value(run: &Run, label: &str) -> f64 {
-    run.log_messages()
+/// Asserts that the log line on the topics chosen across runs reports `evaluated` after
+/// `label`: their train-channel `NPMI@10` or their `TD@25`.
+fn assert_logged_selection(run: &Run, label: &str, evaluated: f64) {
+    let logged: f64 = run
+        .log_messages()
         .into_iter()
         .find_map(|m| m.strip_prefix("Chose "))
         .and_then(|rest| rest.split(&format!("{label} ")).nth(1))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| panic!("no {label} on a log line on the chosen topics"))
+        .unwrap_or_else(|| panic!("missing {label} in the log line on the chosen topics"));
+    assert!(
+        (evaluated - logged).abs() < 1e-4,
+        "{label}: evaluate {evaluated}, selection log {logged}"
+    );
 }
 
 /// Trains with topics chosen across three restarts, checks the log and `model.json`, and that
@@ -172,22 +177,14 @@ fn check_topic_selection(extra: &[&str], streamed: bool) {
     let npmi = report["metrics"]["npmi"]["overall"]
         .as_f64()
         .expect("an overall NPMI");
-    let logged = chosen_topics_value(&run, "NPMI@10");
-    assert!(
-        (npmi - logged).abs() < 1e-4,
-        "evaluate {npmi}, selection log {logged}"
-    );
+    assert_logged_selection(&run, "NPMI@10", npmi);
 
     // So do the chosen topics' top 25 words: the diversity the selection logged is the model's.
     let report = evaluate_json(root.path(), &archive, &reference, &["--top-n", "25"]);
     let diversity = report["metrics"]["topic_diversity"]
         .as_f64()
         .expect("a topic diversity");
-    let logged = chosen_topics_value(&run, "TD@25");
-    assert!(
-        (diversity - logged).abs() < 1e-4,
-        "evaluate {diversity}, selection log {logged}"
-    );
+    assert_logged_selection(&run, "TD@25", diversity);
 }
 
 #[test]
