@@ -2,24 +2,24 @@
 
 use crate::npmi::intersection_len;
 
-/// Most passes of the exchange search after the greedy start. Each accepted exchange raises
-/// the objective, so the search ends on its own; the cap only bounds its time.
+/// Maximum number of passes of the exchange search after the greedy start. Each accepted
+/// exchange raises the objective, so the search ends on its own. The cap only bounds its time.
 const MAX_EXCHANGE_PASSES: usize = 100;
 
 /// Smallest rise of the objective that counts as an improvement, so that rounding cannot make
 /// the exchange search cycle.
 const MIN_GAIN: f64 = 1e-12;
 
-/// How [`select_diverse_topics`] weighs scores against diversity.
+/// Trade-off between scores and diversity that [`select_diverse_topics`] applies.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SelectionRule {
     /// Worth of each distinct word across the chosen lists, in score units.
     pub word_value: f64,
-    /// Most words two chosen lists may share. When the candidates cannot fill the set under
-    /// it, it rises one word at a time.
+    /// Maximum number of words two chosen lists may share. When the candidates cannot fill the
+    /// set under it, it rises one word at a time.
     pub max_shared: usize,
-    /// Lowest score of a candidate that takes part, unless fewer than `k` candidates reach it;
-    /// then every candidate does.
+    /// Lowest score of a candidate that takes part. When fewer than `k` candidates reach it,
+    /// every candidate takes part.
     pub min_score: f64,
 }
 
@@ -33,11 +33,11 @@ pub struct SelectionRule {
 /// would join for their unusual words alone. With `word_value` 0 and no bound on shared words
 /// the best `k` scores are chosen.
 ///
-/// The search starts greedily (each step adds the candidate that raises the objective most
-/// while respecting the bound) and then exchanges: for each chosen topic in turn, the candidate
-/// outside the set that would raise the objective most in its place replaces it, and the passes
-/// repeat until none does. Ties go to the lower index, so the result depends on the inputs
-/// alone. Returns the indices of the chosen candidates; fewer than `k` only when there are
+/// The search starts greedily: each step adds the candidate that raises the objective most
+/// while respecting the bound. Exchanges follow. Each chosen topic in turn is replaced by the
+/// candidate outside the set that would raise the objective most in its place, and the passes
+/// repeat until no exchange does. Ties go to the lower index, so the result depends on the
+/// inputs alone. Returns the indices of the chosen candidates; fewer than `k` only when there are
 /// fewer candidates.
 pub fn select_diverse_topics(
     scores: &[f64],
@@ -104,7 +104,8 @@ impl Search<'_> {
         self.scores[i] + self.word_value * pool.new_words(&self.lists[i]) as f64
     }
 
-    /// Whether candidate `i` shares at most `bound` words with each of `others` but `skip`.
+    /// Returns whether candidate `i` shares at most `bound` words with each of `others` except
+    /// `skip`.
     fn fits(&self, i: usize, others: &[usize], skip: Option<usize>, bound: usize) -> bool {
         others
             .iter()
@@ -112,8 +113,8 @@ impl Search<'_> {
             .all(|&j| intersection_len(&self.lists[i], &self.lists[j]) <= bound)
     }
 
-    /// The fitting candidate outside the set with the highest gain, the lower index on a tie.
-    /// Candidates are tried in order of gain, so the bound is checked for few of them.
+    /// Returns the fitting candidate outside the set with the highest gain (the lower index on
+    /// a tie). Candidates are tried in order of gain, so the bound is checked for few of them.
     fn best_outside(
         &self,
         state: &State,
@@ -147,10 +148,10 @@ impl Search<'_> {
             for slot in 0..state.chosen.len() {
                 let current = state.chosen[slot];
                 state.pool.remove(&self.lists[current]);
-                let kept = self.gain(&state.pool, current);
+                let current_gain = self.gain(&state.pool, current);
                 let next = self
                     .best_outside(state, Some(current), bound)
-                    .filter(|&(_, g)| g > kept + MIN_GAIN)
+                    .filter(|&(_, g)| g > current_gain + MIN_GAIN)
                     .map_or(current, |(i, _)| i);
                 if next != current {
                     improved = true;
@@ -203,7 +204,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A rule without a bound on shared words.
+    /// Builds a rule without a bound on shared words.
     fn unbounded(word_value: f64, min_score: f64) -> SelectionRule {
         SelectionRule {
             word_value,
@@ -233,8 +234,8 @@ mod tests {
     }
 
     #[test]
-    fn a_near_duplicate_gives_way_to_a_distinct_topic() {
-        // Topic 1 repeats topic 0's words; topic 2 is weaker but brings two new words.
+    fn selection_prefers_distinct_over_duplicate_topic() {
+        // Topic 1 repeats topic 0's words. Topic 2 is weaker but brings three new words.
         let top = vec![vec![1, 2, 3], vec![1, 2, 3], vec![4, 5, 6]];
         let scores = [0.9, 0.85, 0.7];
         let mut chosen =
@@ -308,7 +309,7 @@ mod tests {
 
     #[test]
     fn shared_word_bound_keeps_duplicates_apart() {
-        // Topic 1 shares two words with topic 0; with at most one shared, topic 2 joins.
+        // Topic 1 shares two words with topic 0, so with at most one shared, topic 2 joins.
         let top = vec![vec![1, 2, 3], vec![1, 2, 4], vec![5, 6, 7]];
         let rule = SelectionRule {
             word_value: 0.0,

@@ -615,7 +615,7 @@ fn training_coherence(network: &Network, channel: &mut Channel<'_>) -> Result<f6
     Ok(score)
 }
 
-/// How topics are chosen across restarts, scored by their NPMI@10 on the training channel:
+/// Rule for choosing topics across restarts, scored by their NPMI@10 on the training channel:
 /// - each distinct word among the kept topics' top 25 words is worth 0.04 of one topic's score,
 ///   so a topic whose 25 words are all new to the set gains 1;
 /// - two kept topics share at most 5 of their top 25 words (a fifth of the list);
