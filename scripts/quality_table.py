@@ -119,13 +119,13 @@ def run_peer(args, baselines, model):
     """Runs one peer at every K and peer seed, or reuses its finished results; returns its runs."""
     out = args.work / "peers" / model
     results = out / "results.json"
-    wanted = {(k, seed) for k in args.ks for seed in args.peer_seeds}
+    expected = {(k, seed) for k in args.ks for seed in args.peer_seeds}
 
     def finished_runs():
         if not results.is_file():
             return None
-        runs = [r for r in json.loads(results.read_text())["runs"] if (r["K"], r["seed"]) in wanted]
-        return runs if {(r["K"], r["seed"]) for r in runs} == wanted else None
+        runs = [r for r in json.loads(results.read_text())["runs"] if (r["K"], r["seed"]) in expected]
+        return runs if {(r["K"], r["seed"]) for r in runs} == expected else None
 
     runs = finished_runs()
     if runs is not None:
@@ -137,7 +137,7 @@ def run_peer(args, baselines, model):
     run(command + (["--quick"] if args.quick else []), log=log)
     runs = finished_runs()
     if runs is None:
-        raise JobFailed(f"{model} did not finish every K and seed; its output is in {log}")
+        raise JobFailed(f"{model} failed for some K and seed: see {log}")
     return runs
 
 
@@ -177,8 +177,8 @@ def main():
         if not (channels / "train").is_dir():
             run([sys.executable, baselines, *PROTOCOL, "--export-channel", channels])
 
-        # 2 and 3. ntm, every setup, K and seed, and the peers on the same corpus. The longest
-        # jobs (most restarts, largest K) go first so that the last ones to finish are short.
+        # 2 and 3. ntm, every setup, K and seed, and the peers on the same corpus. Jobs with more
+        # restarts and a larger K start first, so the jobs that finish last are short ones.
         setups = [
             (name, flags, k)
             for name, flags, ks in NTM_SETUPS
