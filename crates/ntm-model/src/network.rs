@@ -44,9 +44,14 @@
 //! the same pool size give bit-identical results; the tests also find 1 and 2 threads
 //! bit-identical.
 //!
-//! Initialisation ([`Network::new`]): weights Glorot/Xavier uniform on `[-a, a]` with
-//! `a = sqrt(6 / (fan_in + fan_out))` (MXNet's `Xavier()` default), biases 0, `gamma` 1,
-//! `beta` 0, running mean 0 and running variance 1.
+//! Initialisation ([`Network::new`]): encoder and head weights Glorot/Xavier uniform on
+//! `[-a, a]` with `a = sqrt(6 / (fan_in + fan_out))` (MXNet's `Xavier()` default), the decoder
+//! weight uniform on `[-sqrt(3), sqrt(3)]` (unit variance, whatever the vocabulary size), biases
+//! 0, `gamma` 1, `beta` 0, running mean 0 and running variance 1. Glorot's range for the `[V, K]`
+//! decoder shrinks with `V` (0.055 at V = 2,000) and starts every topic as nearly the same word
+//! distribution. From unit variance the topics start distinct, near the scale they train to.
+//! With `decoder_batch_norm` the decoder weight keeps the Glorot range, because the batch norm
+//! standardises the logits whatever the weights' scale.
 //!
 //! Extensions ([`Extensions`], all off by default; with every one off the passes are exactly the
 //! ones above):
@@ -349,10 +354,15 @@ impl Default for StepOptions<'_> {
     }
 }
 
+/// Half-width of the plain decoder weight's uniform initialisation: `sqrt(3)`, so that every
+/// weight starts with unit variance.
+pub const DECODER_INIT_LIMIT: f32 = 1.732_050_8;
+
 /// Initialisation rule of a tensor.
 #[derive(Debug, Clone, Copy)]
 enum Init {
     Glorot { fan_in: usize, fan_out: usize },
+    Uniform { limit: f32 },
     Zeros,
     Ones,
 }
@@ -377,7 +387,7 @@ impl TensorSpec {
 }
 
 /// The parameter tensors the configuration defines, in [`Network::params`] order.
-fn param_specs(config: &NetworkConfig) -> Vec<TensorSpec> {
+fn param_specs(config: &NetworkConfig, extensions: &Extensions) -> Vec<TensorSpec> {
     let mut specs = Vec::new();
     let mut fan_in = config.feature_dim;
     for (l, &width) in config.encoder_layers.iter().enumerate() {
@@ -432,9 +442,15 @@ fn param_specs(config: &NetworkConfig) -> Vec<TensorSpec> {
         false,
         Init::Zeros,
     ));
-    let decoder = Init::Glorot {
-        fan_in: k,
-        fan_out: v,
+    let decoder = if extensions.decoder_batch_norm {
+        Init::Glorot {
+            fan_in: k,
+            fan_out: v,
+        }
+    } else {
+        Init::Uniform {
+            limit: DECODER_INIT_LIMIT,
+        }
     };
     specs.push(TensorSpec::new(
         "decoder.weight".into(),
@@ -515,6 +531,11 @@ fn build_set(specs: Vec<TensorSpec>, rng: &mut impl Rng) -> ParamSet {
                 Init::Ones => t.data.fill(1.0),
                 Init::Glorot { fan_in, fan_out } => {
                     let limit = (6.0 / (fan_in + fan_out).max(1) as f64).sqrt() as f32;
+                    for v in &mut t.data {
+                        *v = rng.random_range(-limit..=limit);
+                    }
+                }
+                Init::Uniform { limit } => {
                     for v in &mut t.data {
                         *v = rng.random_range(-limit..=limit);
                     }
@@ -618,7 +639,7 @@ impl Network {
         extensions: Extensions,
         rng: &mut impl Rng,
     ) -> Network {
-        let params = build_set(param_specs(&config), rng);
+        let params = build_set(param_specs(&config, &extensions), rng);
         let running = build_set(running_specs(&config, &extensions), rng);
         Network {
             config,
@@ -655,7 +676,7 @@ impl Network {
     ) -> Result<Network, NetworkError> {
         config.validate()?;
         extensions.validate()?;
-        check_set("params", &mut params, &param_specs(&config))?;
+        check_set("params", &mut params, &param_specs(&config, &extensions))?;
         check_set(
             "running",
             &mut running,

@@ -44,12 +44,17 @@ fn check_gradients(activation: Activation, batch_norm: bool) {
     };
     let mut network = Network::new(config, &mut rng);
     // Non-zero biases and batch-norm shifts, so that every tensor is exercised away from its
-    // initial value.
+    // initial value. The decoder weight is narrowed from its unit-variance start: a flatter loss
+    // keeps the f32 rounding of the difference quotients below the tolerance.
     for t in &mut network.params.tensors {
         if !t.decay {
             t.data
                 .iter_mut()
                 .for_each(|x| *x = rng.random_range(-0.3..0.3));
+        } else if t.name == "decoder.weight" {
+            t.data
+                .iter_mut()
+                .for_each(|x| *x = rng.random_range(-0.5..0.5));
         }
     }
     let batch = small_batch(&mut rng);

@@ -80,7 +80,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 
     // 3. Train and print the topics. A sample of 3,000 posts gives few batches per epoch, so
     //    the demo takes smaller batches, batch norm and more patience than SageMaker's defaults:
-    //    on this sample they lift TU@10 from about 0.17 to 0.44 in a few seconds.
+    //    on this sample they lift TU@10 from about 0.53 to 0.83 in a few seconds.
+    //    NOTE: NPMI@10 on the 1,000 test posts falls from about 0.11 to about -0.08 with them,
+    //    because the more specific top words seldom meet in so few posts.
     let model = root.join("model");
     train::run(&TrainArgs {
         data: Some(channels),
