@@ -21,7 +21,8 @@ usage: quality_table.py --bench DIR --work DIR [--ntm BINARY] [--ks 20 50] [--se
 --jobs runs that many trainings at once (each ntm job on --threads threads, each peer on the two
 threads run_baselines.py gives it). A job whose results are already in WORK, from an earlier
 call with the same WORK, is not run again: an interrupted run goes on where it stopped when the
-same command is given again. Delete WORK, or the job's log, to train it afresh.
+same command is given again. --quick jobs are named apart and never reused by a full run.
+Delete WORK, or the job's log, to train it afresh.
 
 Step 3 needs what run_baselines.py needs (numpy, scipy, scikit-learn, gensim, tomotopy, and
 PyTorch for ProdLDA and NVDM); --peers narrows the list. With every default, the full run takes
@@ -88,6 +89,11 @@ def ntm_flags(flags, quick):
     return short + ["--epochs", "2"]
 
 
+def quick_suffix(args):
+    """Returns the name suffix of a job's files, so that --quick results are never reused in full."""
+    return "-quick" if args.quick else ""
+
+
 def read_ntm_log(text):
     """Returns NPMI@10 on the test split and TD@25 from a training log, or None without them."""
     quality = QUALITY_LINE.search(text)
@@ -100,7 +106,7 @@ def read_ntm_log(text):
 def train_ntm(args, channels, name, flags, k, seed):
     """Trains one ntm model, or reuses a finished one, and returns its NPMI@10 and TD@25."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    output = args.work / "ntm" / f"{slug}-k{k}-seed{seed}"
+    output = args.work / "ntm" / f"{slug}-k{k}-seed{seed}{quick_suffix(args)}"
     log = Path(f"{output}.log")
     if log.is_file() and (output / "model.tar.gz").is_file():
         found = read_ntm_log(log.read_text())
@@ -117,7 +123,7 @@ def train_ntm(args, channels, name, flags, k, seed):
 
 def run_peer(args, baselines, model):
     """Runs one peer at every K and peer seed, or reuses its finished results; returns its runs."""
-    out = args.work / "peers" / model
+    out = args.work / "peers" / f"{model}{quick_suffix(args)}"
     results = out / "results.json"
     expected = {(k, seed) for k in args.ks for seed in args.peer_seeds}
 
@@ -131,7 +137,7 @@ def run_peer(args, baselines, model):
     if runs is not None:
         print(f"= reusing {results}", flush=True)
         return runs
-    log = args.work / "peers" / f"{model}.log"
+    log = args.work / "peers" / f"{model}{quick_suffix(args)}.log"
     command = [sys.executable, baselines, *PROTOCOL, "--models", model,
                "--ks", *args.ks, "--seeds", *args.peer_seeds, "--out", out]
     run(command + (["--quick"] if args.quick else []), log=log)
