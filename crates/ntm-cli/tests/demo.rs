@@ -39,6 +39,21 @@ fn demo_prints_twenty_topics() {
             "a topic line holds something other than words: {words:?}"
         );
     }
+    // The demo adds the coherence of the topics on its training posts, where the words of a
+    // topic meet often enough for NPMI@10 to be clearly above zero even after three epochs.
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("training posts: NPMI@10"))
+        .unwrap_or_else(|| panic!("no training-post coherence line:\n{}", run.stderr));
+    let npmi: f64 = line
+        .split("NPMI@10 ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no NPMI@10 value in {line}"));
+    assert!(npmi > 0.1 && npmi <= 1.0, "{line}");
+    assert!(line.contains("on the 2675 training posts"), "{line}");
     assert_eq!(entries(&output.join("model")), ["model.tar.gz"]);
     assert_eq!(
         entries(&output.join("channels")),
