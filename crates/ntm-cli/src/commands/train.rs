@@ -259,8 +259,23 @@ fn job_from_args(args: &TrainArgs, data: &Path, output: &Path) -> Result<TrainJo
         in_memory_limit_mb: args.in_memory_limit_mb,
         shuffle_buffer: args.shuffle_buffer,
         embeddings: args.embeddings.clone(),
-        stop: None,
+        stop: Some(stop_on_signals()?),
     })
+}
+
+/// Installs the handlers that end a local training early: the first Ctrl-C (SIGINT) or SIGTERM
+/// stops it at the next batch boundary, and the best finished epoch is written as usual; a
+/// second one ends the process at once.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    for (signal, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+        // The exit handler runs before the flag is set, so it fires only on a repeated signal.
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
+            .with_context(|| format!("cannot install the {name} handler"))?;
+    }
+    Ok(stop)
 }
 
 /// Content type and input mode of each channel.
