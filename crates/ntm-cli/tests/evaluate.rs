@@ -146,6 +146,43 @@ fn perplexity_samples_are_repeatable() {
 }
 
 #[test]
+fn training_output_folder_stands_for_its_archive() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (channels, model) = trained(root.path());
+    let folder = model.parent().expect("model folder");
+    let test = channels.join("test");
+    let mut from_folder = evaluate_json(root.path(), folder, &test, &[]);
+    let mut from_archive = evaluate_json(root.path(), &model, &test, &[]);
+    // The report names the path it was given; everything else must agree.
+    assert_eq!(from_folder["model"].as_str(), folder.to_str());
+    for report in [&mut from_folder, &mut from_archive] {
+        report["model"] = Value::Null;
+    }
+    assert_eq!(
+        from_folder, from_archive,
+        "the folder ntm train wrote and its model.tar.gz give the same report"
+    );
+    let infer = |model: &Path| {
+        let run = ntm(
+            root.path(),
+            &[&"infer", &"--model", &model, &"--input", &test],
+        );
+        run.assert_success();
+        run.stdout
+    };
+    assert_eq!(infer(folder), infer(&model));
+    // A folder with neither the artifact's files nor the archive is still an error.
+    let empty = root.path().join("empty");
+    fs::create_dir(&empty).expect("folder");
+    let run = ntm(
+        root.path(),
+        &[&"infer", &"--model", &empty, &"--input", &test],
+    );
+    let message = run.assert_failure();
+    assert!(message.contains("has no model.json"), "{message}");
+}
+
+#[test]
 fn text_table_with_embeddings() {
     let root = tempfile::tempdir().expect("temporary folder");
     let (channels, model) = trained(root.path());

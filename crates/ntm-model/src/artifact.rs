@@ -29,6 +29,8 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const METADATA_FILE: &str = "model.json";
 /// File name of the vocabulary inside an artifact.
 pub const VOCAB_FILE: &str = "vocab.txt";
+/// File name of the archive that `ntm train --output DIR` writes into `DIR`.
+pub const ARCHIVE_FILE: &str = "model.tar.gz";
 /// Value of `model.json`'s `format` field.
 pub const FORMAT_NAME: &str = "ntm-model";
 /// Version of the layout described in this module.
@@ -49,7 +51,7 @@ pub enum ArtifactError {
         source: io::Error,
     },
     /// A file of the artifact is missing.
-    #[error("model artifact {path} has no {file}; expected a folder or model.tar.gz written by `ntm train`")]
+    #[error("model artifact {path} has no {file}; expected model.tar.gz as `ntm train` writes it, the folder that holds it, or a folder of its files")]
     Missing {
         /// The artifact path.
         path: PathBuf,
@@ -279,8 +281,21 @@ impl ModelArtifact {
         write_atomically(path, &tar_bytes)
     }
 
-    /// Loads an artifact from a folder or a `.tar.gz` file.
+    /// Returns what [`ModelArtifact::load`] reads for `path`: a folder without `model.json` that
+    /// holds `model.tar.gz`, as `ntm train --output` writes it, stands for that archive.
+    pub fn resolve(path: &Path) -> PathBuf {
+        let archive = path.join(ARCHIVE_FILE);
+        if path.is_dir() && !path.join(METADATA_FILE).exists() && archive.is_file() {
+            archive
+        } else {
+            path.to_path_buf()
+        }
+    }
+
+    /// Loads an artifact from a folder of its files, a folder that holds `model.tar.gz`, or a
+    /// `.tar.gz` file.
     pub fn load(path: &Path) -> Result<Self> {
+        let path = &Self::resolve(path);
         let members = if path.is_dir() {
             read_dir_members(path)?
         } else {

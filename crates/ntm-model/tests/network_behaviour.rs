@@ -533,9 +533,16 @@ fn initialisation_ranges_and_defaults() {
     // variance is 1 (sample variance of 4,000 draws within 0.1 of it).
     let decoder_limit = 3.0f32.sqrt();
     assert!(decoder.data.iter().all(|w| w.abs() <= decoder_limit));
-    let variance =
-        decoder.data.iter().map(|w| f64::from(*w).powi(2)).sum::<f64>() / decoder.data.len() as f64;
-    assert!((variance - 1.0).abs() < 0.1, "decoder weight variance {variance}");
+    let variance = decoder
+        .data
+        .iter()
+        .map(|w| f64::from(*w).powi(2))
+        .sum::<f64>()
+        / decoder.data.len() as f64;
+    assert!(
+        (variance - 1.0).abs() < 0.1,
+        "decoder weight variance {variance}"
+    );
     assert!(network
         .params
         .get("encoder.1.bn.gamma")

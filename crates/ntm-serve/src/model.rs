@@ -45,7 +45,7 @@ impl Model {
     /// # Errors
     /// [`ServeError::Model`] naming the path when the artifact is missing or invalid.
     pub fn load(path: &Path) -> Result<Model, ServeError> {
-        let source = artifact_path(path);
+        let source = ModelArtifact::resolve(path);
         let artifact = ModelArtifact::load(&source).map_err(|source_error| ServeError::Model {
             path: source.clone(),
             message: with_causes(&source_error),
@@ -119,17 +119,6 @@ impl Model {
             pool.push(workspace);
         }
         result
-    }
-}
-
-/// Resolves the artifact inside `path`: a folder without `model.json` but with
-/// `model.tar.gz` means the archive, as `ntm train --output` writes it.
-fn artifact_path(path: &Path) -> PathBuf {
-    let archive = path.join("model.tar.gz");
-    if path.is_dir() && !path.join("model.json").exists() && archive.is_file() {
-        archive
-    } else {
-        path.to_path_buf()
     }
 }
 

@@ -104,8 +104,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     //    words of good topics to appear together (50 posts per newsgroup), so the NPMI@10 that
     //    `ntm train` prints on them is often below zero; the training posts give a steadier
     //    (in-sample) figure.
-    let artifact = ModelArtifact::load(&model.join("model.tar.gz"))
-        .context("cannot load the demo model")?;
+    let artifact =
+        ModelArtifact::load(&model.join("model.tar.gz")).context("cannot load the demo model")?;
     let network = &artifact.network;
     let rows = read_channel(&channels.join("train"), network.config.feature_dim)?;
     info!(

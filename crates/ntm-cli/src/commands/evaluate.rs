@@ -21,7 +21,8 @@ const BATCH_ROWS: usize = 1024;
 /// Arguments of `ntm evaluate`.
 #[derive(Args, Debug)]
 pub struct EvaluateArgs {
-    /// The model: `model.tar.gz` or a folder with its files.
+    /// The model: `model.tar.gz`, the folder `ntm train --output` wrote it to, or a folder with
+    /// its files.
     #[arg(long)]
     pub model: PathBuf,
     /// The reference corpus. A channel folder (CSV or RecordIO-protobuf counts) gives the

@@ -23,7 +23,8 @@ const BATCH_ROWS: usize = 1024;
 /// Arguments of `ntm infer`.
 #[derive(Args, Debug)]
 pub struct InferArgs {
-    /// The model: `model.tar.gz` or a folder with its files.
+    /// The model: `model.tar.gz`, the folder `ntm train --output` wrote it to, or a folder with
+    /// its files.
     #[arg(long)]
     pub model: PathBuf,
     /// A file or a folder of files, in any request format of `ntm serve` (see

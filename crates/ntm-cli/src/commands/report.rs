@@ -26,7 +26,8 @@ const BATCH_ROWS: usize = 1024;
 /// Arguments of `ntm report`.
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// The model: `model.tar.gz` or a folder with its files.
+    /// The model: `model.tar.gz`, the folder `ntm train --output` wrote it to, or a folder with
+    /// its files.
     #[arg(long)]
     pub model: PathBuf,
     /// The HTML file to write.
