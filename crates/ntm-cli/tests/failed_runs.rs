@@ -289,3 +289,23 @@ fn prepare_rejects_missing_training_documents() {
         channels.display()
     );
 }
+
+#[test]
+fn channel_folder_given_as_data_folder_is_named() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let data = four_block_data(root.path());
+    let output = root.path().join("model");
+    // Without --feature-dim and without the auxiliary vocabulary next to it, the train channel
+    // given as the data folder must be reported as such, not as a missing feature_dim.
+    let run = train(root.path(), &data.join("train"), &output);
+    let message = run.assert_failure();
+    assert!(message.contains("has no train channel"), "{message}");
+    assert!(message.contains("give its parent folder"), "{message}");
+    assert!(!output.exists(), "created {}", output.display());
+    // An empty folder is named the same way, without the hint.
+    let empty = root.path().join("empty");
+    fs::create_dir(&empty).expect("folder");
+    let message = train(root.path(), &empty, &output).assert_failure();
+    assert!(message.contains("has no train channel"), "{message}");
+    assert!(!message.contains("parent folder"), "{message}");
+}

@@ -234,6 +234,21 @@ fn job_from_args(args: &TrainArgs, data: &Path, output: &Path) -> Result<TrainJo
             data.display()
         );
     }
+    if !data.join("train").exists() && !channels::has_pipe(data, "train") {
+        // A channel folder given in place of the data folder is the usual slip.
+        let hint = match data.file_name().and_then(|n| n.to_str()) {
+            Some(name @ ("train" | "validation" | "test")) => format!(
+                "; {} looks like the {name} channel itself, so give its parent folder",
+                data.display()
+            ),
+            _ => String::new(),
+        };
+        bail!(
+            "data folder {} has no train channel (expected a folder {}, or the Pipe-mode FIFO train_0){hint}",
+            data.display(),
+            data.join("train").display()
+        );
+    }
     let file = match &args.hyperparameters {
         Some(path) => Some((path.as_path(), read_hyperparameters_file(path)?)),
         None => None,
