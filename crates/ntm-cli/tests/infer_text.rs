@@ -74,6 +74,40 @@ fn raw_text_matches_channel_weights() {
 }
 
 #[test]
+fn input_format_names_a_source_without_a_known_ending() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let channels = prepare_newsgroups(root.path(), "channels", "csv");
+    let model = root.path().join("model");
+    train_small(root.path(), &channels, &model, "0", "2");
+    let posts = root.path().join("posts.jsonl");
+    std::fs::write(
+        &posts,
+        "{\"text\": \"the space shuttle launch was delayed\"}\n{\"text\": \"hockey season\"}\n",
+    )
+    .expect("write posts");
+    let unnamed = root.path().join("posts.data");
+    std::fs::copy(&posts, &unnamed).expect("copy posts");
+    let infer = |input: &std::path::Path, extra: &[&str]| {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+            vec![&"infer", &"--model", &model, &"--input", &input, &"--text"];
+        for flag in extra {
+            args.push(flag);
+        }
+        ntm(root.path(), &args)
+    };
+    let message = infer(&unnamed, &[]).assert_failure();
+    assert!(message.contains("--input-format"), "{message}");
+    let named = infer(&posts, &[]);
+    named.assert_success();
+    let chosen = infer(&unnamed, &["--input-format", "jsonl"]);
+    chosen.assert_success();
+    assert_eq!(topic_weights(&chosen.stdout), topic_weights(&named.stdout));
+    assert_eq!(topic_weights(&chosen.stdout).len(), 2);
+    let message = infer(&unnamed, &["--input-format", "pdf"]).assert_failure();
+    assert!(message.contains("invalid --input-format"), "{message}");
+}
+
+#[test]
 fn text_needs_tokenizer_settings() {
     let root = tempfile::tempdir().expect("temporary folder");
     let channels = prepare_newsgroups(root.path(), "channels", "csv");

@@ -1,6 +1,6 @@
 //! The loaded model: the network, the text counter for `text/plain` and reusable buffers.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use ntm_formats::SparseRows;

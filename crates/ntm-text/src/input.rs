@@ -134,7 +134,8 @@ pub enum InputError {
     #[error(
         "cannot tell the format of {path} from its name: expected a folder or a file \
          ending in .jsonl, .json, .ndjson or .csv (each optionally followed by .gz); \
-         give the source kind explicitly"
+         name the kind with --input-format (jsonl, csv or folder), or put text files in a \
+         folder, one document per file"
     )]
     UnknownSourceKind {
         /// The path given.

@@ -110,12 +110,14 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let rows = read_channel(&channels.join("train"), network.config.feature_dim)?;
     info!(
         "Topic coherence on the {} training posts: NPMI@10 {:.4} (document co-occurrence; \
-         the 1,000 test posts are too few for a topic's specific words to meet often)",
+         the sample's test posts are too few for a topic's specific words to meet often)",
         rows.n_rows(),
         topics::npmi_of(&topics::top_10(network), &rows)
     );
     if temporary.is_none() {
         info!("Demo model: {}", model.join("model.tar.gz").display());
+    } else {
+        info!("The demo's files are removed now; give --output DIR to keep the corpus, channels and model.");
     }
     Ok(())
 }

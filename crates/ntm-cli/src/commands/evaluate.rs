@@ -339,15 +339,21 @@ fn render_text(report: &EvaluationReport) -> String {
         cell(m.wetc.as_ref().and_then(|w| w.overall)),
     ));
 
-    out.push_str(&format!("topic diversity: {:.4}\n", m.topic_diversity));
+    out.push_str(&format!(
+        "topic diversity TD@{}: {:.4}\n",
+        m.top_n, m.topic_diversity
+    ));
     out.push_str(&format!(
         "inverted RBO (p = {}): {:.4}\n",
         m.inverted_rbo.weight, m.inverted_rbo.overall
     ));
     if let Some(w) = &m.wetc {
         out.push_str(&format!(
-            "WETC skipped {} top words without a vector ({} of the vocabulary has none)\n",
-            w.missing_top_words, w.missing_vocabulary_words
+            "WETC skipped {} top {} without a vector ({} of the vocabulary's words {} none)\n",
+            w.missing_top_words,
+            if w.missing_top_words == 1 { "word" } else { "words" },
+            w.missing_vocabulary_words,
+            if w.missing_vocabulary_words == 1 { "has" } else { "have" },
         ));
     }
     match &report.perplexity {

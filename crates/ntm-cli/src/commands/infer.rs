@@ -39,6 +39,9 @@ pub struct InferArgs {
     /// With `--text`: the JSON field or CSV column holding the text.
     #[arg(long, default_value = "text")]
     pub text_field: String,
+    /// With `--text`: the input kind, jsonl, csv or folder; detected from the path when absent.
+    #[arg(long, requires = "text")]
+    pub input_format: Option<String>,
     /// Content type of every input file: `text/csv` (with `;label_size=1` for a label
     /// column), `application/jsonlines`, `application/json`, `application/x-recordio-protobuf`
     /// or `text/plain` (raw lines counted with the model's tokenizer). Detected from each
@@ -239,7 +242,12 @@ impl TextSource {
         let vocabulary = ntm_text::Vocabulary::from_words(words.to_vec())
             .context("the model's vocabulary is not valid")?;
         let options = ntm_text::SourceOptions {
-            kind: None,
+            kind: args
+                .input_format
+                .as_deref()
+                .map(str::parse::<ntm_text::SourceKind>)
+                .transpose()
+                .context("invalid --input-format")?,
             text_field: args.text_field.clone(),
         };
         let documents = ntm_text::read_documents(&args.input, &options)

@@ -393,9 +393,10 @@ fn run_job(job: TrainJob) -> Result<()> {
         .num_threads(job.threads)
         .build()
         .context("cannot start the worker threads")?;
+    let threads = pool.current_num_threads();
     info!(
-        "Training with {} worker threads.",
-        pool.current_num_threads()
+        "Training with {threads} worker {}.",
+        if threads == 1 { "thread" } else { "threads" }
     );
     let test_words = Arc::new(Mutex::new(TestWordCounts::default()));
     let data = TrainData {
