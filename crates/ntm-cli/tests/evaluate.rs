@@ -183,6 +183,71 @@ fn training_output_folder_stands_for_its_archive() {
 }
 
 #[test]
+fn reference_counted_with_another_vocabulary_is_refused() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (channels, model) = trained(root.path());
+    // The same counts beside a vocabulary whose first two words are swapped: every feature id
+    // still fits the model, but ids 0 and 1 would stand for other words.
+    let other = root.path().join("other");
+    fs::create_dir_all(other.join("auxiliary")).expect("folder");
+    fs::create_dir_all(other.join("test")).expect("folder");
+    for entry in fs::read_dir(channels.join("test")).expect("test channel") {
+        let entry = entry.expect("entry");
+        fs::copy(entry.path(), other.join("test").join(entry.file_name())).expect("copy");
+    }
+    let mut words = read_lines(&channels.join("auxiliary").join("vocab.txt"));
+    words.swap(0, 1);
+    fs::write(
+        other.join("auxiliary").join("vocab.txt"),
+        words.join("\n") + "\n",
+    )
+    .expect("write vocabulary");
+
+    let run = ntm(
+        root.path(),
+        &[&"evaluate", &"--model", &model, &"--reference", &other.join("test")],
+    );
+    let message = run.assert_failure();
+    assert!(message.contains("another vocabulary"), "{message}");
+    assert!(message.contains("word 1 is"), "{message}");
+    let output = root.path().join("report.html");
+    let run = ntm(
+        root.path(),
+        &[
+            &"report",
+            &"--model",
+            &model,
+            &"--output",
+            &output,
+            &"--reference",
+            &other.join("test"),
+        ],
+    );
+    let message = run.assert_failure();
+    assert!(message.contains("another vocabulary"), "{message}");
+    assert!(!output.exists(), "wrote {}", output.display());
+
+    // Inference keeps SageMaker's leniency but says what is wrong.
+    let run = ntm(
+        root.path(),
+        &[&"infer", &"--model", &model, &"--input", &other.join("test")],
+    );
+    run.assert_success();
+    assert!(
+        run.stderr.contains("differs from the model's vocabulary"),
+        "{}",
+        run.stderr
+    );
+    // The channels the model was trained with pass without a word.
+    let run = ntm(
+        root.path(),
+        &[&"infer", &"--model", &model, &"--input", &channels.join("test")],
+    );
+    run.assert_success();
+    assert!(!run.stderr.contains("differs"), "{}", run.stderr);
+}
+
+#[test]
 fn text_table_with_embeddings() {
     let root = tempfile::tempdir().expect("temporary folder");
     let (channels, model) = trained(root.path());

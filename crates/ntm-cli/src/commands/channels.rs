@@ -133,6 +133,45 @@ fn next_chunk_of_pass(
 }
 
 /// Returns whether the data folder contains the first Pipe-mode FIFO of channel `name`.
+/// Compares the vocabulary that `ntm prepare` wrote beside a channel folder (`DIR/auxiliary/vocab.txt`
+/// for the channel `DIR/test`) with a model's words. Returns the vocabulary file and a description
+/// of the first difference, or `None` when the words agree or there is nothing to compare.
+pub fn vocabulary_mismatch(
+    channel: &Path,
+    model_words: Option<&[String]>,
+) -> Result<Option<(PathBuf, String)>> {
+    let (Some(model_words), Some(parent)) = (model_words, channel.parent()) else {
+        return Ok(None);
+    };
+    let path = parent.join("auxiliary").join("vocab.txt");
+    if !channel.is_dir() || !path.is_file() {
+        return Ok(None);
+    }
+    let words = ntm_formats::vocab::read_vocab(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if words.len() != model_words.len() {
+        let difference = format!(
+            "it has {} words and the model {}",
+            words.len(),
+            model_words.len()
+        );
+        return Ok(Some((path, difference)));
+    }
+    Ok(words
+        .iter()
+        .zip(model_words)
+        .position(|(a, b)| a != b)
+        .map(|i| {
+            let difference = format!(
+                "word {} is {:?} there and {:?} in the model",
+                i + 1,
+                words[i],
+                model_words[i]
+            );
+            (path, difference)
+        }))
+}
+
 pub fn has_pipe(data: &Path, name: &str) -> bool {
     data.join(format!("{name}_0")).exists()
 }

@@ -107,7 +107,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let artifact =
         ModelArtifact::load(&model.join("model.tar.gz")).context("cannot load the demo model")?;
     let network = &artifact.network;
-    let rows = read_channel(&channels.join("train"), network.config.feature_dim)?;
+    let rows = read_channel(
+        &channels.join("train"),
+        network.config.feature_dim,
+        artifact.vocabulary.as_deref(),
+    )?;
     info!(
         "Topic coherence on the {} training posts: NPMI@10 {:.4} (document co-occurrence; \
          the sample's test posts are too few for a topic's specific words to meet often)",

@@ -15,6 +15,8 @@ use ntm_model::CpuBackend;
 use serde::Serialize;
 use tracing::info;
 
+use super::channels;
+
 /// Documents per batch when reading channels and scoring the loss; results do not depend on it.
 const BATCH_ROWS: usize = 1024;
 
@@ -143,7 +145,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         let metrics = evaluate_topics(&top, reference, embeddings.as_ref(), &options);
         (metrics, token_counts(&documents, vocab_size))
     } else {
-        let rows = read_channel(&args.reference, vocab_size)?;
+        let rows = read_channel(&args.reference, vocab_size, vocabulary)?;
         info!(
             "Read {} documents from {}",
             rows.n_rows(),
@@ -207,8 +209,22 @@ pub(crate) fn is_token_file(path: &Path) -> bool {
     path.is_file() && (name.ends_with(".txt") || name.ends_with(".txt.gz"))
 }
 
-/// Reads every non-empty document of a channel into one matrix.
-pub(crate) fn read_channel(path: &Path, vocab_size: usize) -> Result<SparseRows> {
+/// Reads every non-empty document of a channel into one matrix, after checking that the
+/// vocabulary `ntm prepare` wrote beside the channel, if any, is the model's.
+pub(crate) fn read_channel(
+    path: &Path,
+    vocab_size: usize,
+    model_words: Option<&[String]>,
+) -> Result<SparseRows> {
+    if let Some((vocab, difference)) = channels::vocabulary_mismatch(path, model_words)? {
+        bail!(
+            "the reference {} was counted with another vocabulary than the model's: {} \
+             differs ({difference}), so its features would stand for other words; prepare the \
+             reference with the model's vocabulary, or pass a tokens file",
+            path.display(),
+            vocab.display()
+        );
+    }
     let mut reader = ChannelReader::open(path, None, vocab_size, BATCH_ROWS)
         .with_context(|| format!("cannot read the reference {}", path.display()))?;
     let mut rows = SparseRows::new(vocab_size);

@@ -15,7 +15,9 @@ use ntm_serve::batch::BatchReader;
 use ntm_serve::codec;
 use ntm_serve::media::{self, ResponseFormat};
 use ntm_serve::Model;
-use tracing::info;
+use tracing::{info, warn};
+
+use super::channels;
 
 /// Documents per inference batch; results do not depend on it.
 const BATCH_ROWS: usize = 1024;
@@ -65,6 +67,18 @@ pub struct InferArgs {
 pub fn run(args: &InferArgs) -> Result<()> {
     let artifact = ModelArtifact::load(&args.model)
         .with_context(|| format!("cannot load the model {}", args.model.display()))?;
+    if !args.text {
+        if let Some((vocab, difference)) =
+            channels::vocabulary_mismatch(&args.input, artifact.vocabulary.as_deref())?
+        {
+            warn!(
+                "{} differs from the model's vocabulary ({difference}): the counts of {} are \
+                 read as the model's words, so its topic weights are likely meaningless",
+                vocab.display(),
+                args.input.display()
+            );
+        }
+    }
     let accept = output_format(&args.accept)?;
     let format = args
         .content_type

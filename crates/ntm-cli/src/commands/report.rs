@@ -204,7 +204,7 @@ fn reference_metrics(
         let metrics = evaluate_topics(top, reference, embeddings, &options);
         Ok((metrics, token_counts(&documents, vocab_size)))
     } else {
-        let rows = read_channel(path, vocab_size)?;
+        let rows = read_channel(path, vocab_size, artifact.vocabulary.as_deref())?;
         info!("Read {} documents from {}", rows.n_rows(), path.display());
         let metrics = evaluate_topics(top, Reference::Counts(&rows), embeddings, &options);
         Ok((metrics, rows))
