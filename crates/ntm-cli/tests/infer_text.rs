@@ -82,7 +82,8 @@ fn input_format_names_a_source_without_a_known_ending() {
     let posts = root.path().join("posts.jsonl");
     std::fs::write(
         &posts,
-        "{\"text\": \"the space shuttle launch was delayed\"}\n{\"text\": \"hockey season\"}\n",
+        "{\"text\": \"the space shuttle launch was delayed\"}\n{\"text\": \"zzzz qqqq\"}\n\
+         {\"text\": \"hockey season\"}\n",
     )
     .expect("write posts");
     let unnamed = root.path().join("posts.data");
@@ -102,7 +103,15 @@ fn input_format_names_a_source_without_a_known_ending() {
     let chosen = infer(&unnamed, &["--input-format", "jsonl"]);
     chosen.assert_success();
     assert_eq!(topic_weights(&chosen.stdout), topic_weights(&named.stdout));
-    assert_eq!(topic_weights(&chosen.stdout).len(), 2);
+    assert_eq!(topic_weights(&chosen.stdout).len(), 3);
+    // The post without a vocabulary word keeps its line and is named in a warning.
+    assert!(
+        named
+            .stderr
+            .contains("1 of 3 documents have no word of the model's vocabulary"),
+        "{}",
+        named.stderr
+    );
     let message = infer(&unnamed, &["--input-format", "pdf"]).assert_failure();
     assert!(message.contains("invalid --input-format"), "{message}");
 }

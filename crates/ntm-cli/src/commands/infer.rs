@@ -205,9 +205,15 @@ fn score_text(
 ) -> Result<usize> {
     let mut weights = Vec::new();
     let mut documents = 0usize;
+    let mut without_words = Vec::new();
     let mut line = String::new();
     while let Some((chunk, ids)) = text.next_chunk() {
         pool.install(|| model.topic_weights(&chunk, &mut weights))?;
+        for (r, id) in ids.iter().enumerate() {
+            if chunk.row(r).0.is_empty() {
+                without_words.push(id.clone());
+            }
+        }
         for (row, id) in weights.chunks(model.num_topics()).zip(&ids) {
             line.clear();
             line.push_str("{\"id\": ");
@@ -224,6 +230,13 @@ fn score_text(
                 .context("cannot write the output")?;
         }
         documents += chunk.n_rows();
+    }
+    if let Some(first) = without_words.first() {
+        warn!(
+            "{} of {documents} documents have no word of the model's vocabulary (the first: {first:?}); \
+             each still has its line, with the topic weights of an empty document",
+            without_words.len()
+        );
     }
     Ok(documents)
 }
