@@ -205,7 +205,13 @@ fn reference_counted_with_another_vocabulary_is_refused() {
 
     let run = ntm(
         root.path(),
-        &[&"evaluate", &"--model", &model, &"--reference", &other.join("test")],
+        &[
+            &"evaluate",
+            &"--model",
+            &model,
+            &"--reference",
+            &other.join("test"),
+        ],
     );
     let message = run.assert_failure();
     assert!(message.contains("another vocabulary"), "{message}");
@@ -230,7 +236,13 @@ fn reference_counted_with_another_vocabulary_is_refused() {
     // Inference keeps SageMaker's leniency but says what is wrong.
     let run = ntm(
         root.path(),
-        &[&"infer", &"--model", &model, &"--input", &other.join("test")],
+        &[
+            &"infer",
+            &"--model",
+            &model,
+            &"--input",
+            &other.join("test"),
+        ],
     );
     run.assert_success();
     assert!(
@@ -241,7 +253,13 @@ fn reference_counted_with_another_vocabulary_is_refused() {
     // The channels the model was trained with pass without a word.
     let run = ntm(
         root.path(),
-        &[&"infer", &"--model", &model, &"--input", &channels.join("test")],
+        &[
+            &"infer",
+            &"--model",
+            &model,
+            &"--input",
+            &channels.join("test"),
+        ],
     );
     run.assert_success();
     assert!(!run.stderr.contains("differs"), "{}", run.stderr);

@@ -8,8 +8,8 @@ use std::fs;
 use std::path::Path;
 
 use common::{
-    entries, ntm, prepare_newsgroups, quality_metrics, read_lines, tar_member, topic_block,
-    topic_weights, train_small,
+    entries, fixture, ntm, prepare_newsgroups, quality_metrics, read_lines, tar_member,
+    topic_block, topic_weights, train_small,
 };
 
 /// Posts in the training and test fixtures.
@@ -114,6 +114,48 @@ fn prepare_writes_channel_layout_and_counts() {
             "{split}: token total of the channel file"
         );
     }
+}
+
+#[test]
+fn document_frequency_values_that_read_alike_are_flagged() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let input = fixture("newsgroups-train.jsonl.gz");
+    let prepare = |name: &str, flag: &str, value: &str| {
+        ntm(
+            root.path(),
+            &[
+                &"prepare",
+                &input,
+                &"--output",
+                &root.path().join(name),
+                &flag,
+                &value,
+            ],
+        )
+    };
+    let count = prepare("count", "--max-df", "1");
+    count.assert_success();
+    assert!(
+        count.stderr.contains("--max-df 1 is a count"),
+        "{}",
+        count.stderr
+    );
+    let fraction = prepare("fraction", "--max-df", "1.0");
+    fraction.assert_success();
+    assert!(
+        !fraction.stderr.contains("is a count"),
+        "{}",
+        fraction.stderr
+    );
+    let every = prepare("every", "--min-df", "1.0");
+    assert!(
+        every.stderr.contains("--min-df 1.0 is a fraction"),
+        "{}",
+        every.stderr
+    );
+    let one = prepare("one", "--min-df", "1");
+    one.assert_success();
+    assert!(!one.stderr.contains("is a fraction"), "{}", one.stderr);
 }
 
 #[test]

@@ -367,9 +367,17 @@ fn render_text(report: &EvaluationReport) -> String {
         out.push_str(&format!(
             "WETC skipped {} top {} without a vector ({} of the vocabulary's words {} none)\n",
             w.missing_top_words,
-            if w.missing_top_words == 1 { "word" } else { "words" },
+            if w.missing_top_words == 1 {
+                "word"
+            } else {
+                "words"
+            },
             w.missing_vocabulary_words,
-            if w.missing_vocabulary_words == 1 { "has" } else { "have" },
+            if w.missing_vocabulary_words == 1 {
+                "has"
+            } else {
+                "have"
+            },
         ));
     }
     match &report.perplexity {

@@ -145,6 +145,22 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
     // 1. Check the settings before reading anything.
     let min_df: DocFrequency = args.min_df.parse().context("invalid --min-df")?;
     let max_df: DocFrequency = args.max_df.parse().context("invalid --max-df")?;
+    // An integer is a count and a number with a decimal point a fraction, as in scikit-learn:
+    // the two values that read alike but mean the opposite get a word of warning.
+    if max_df == DocFrequency::Count(1) {
+        warn!(
+            "--max-df {} is a count: only words found in a single training document are kept; \
+             write 1.0 for no upper limit",
+            args.max_df
+        );
+    }
+    if min_df == DocFrequency::Fraction(1.0) {
+        warn!(
+            "--min-df {} is a fraction: only words found in every training document are kept; \
+             write 1 for no lower limit",
+            args.min_df
+        );
+    }
     if !(0.0..1.0).contains(&args.validation_fraction) {
         bail!(
             "invalid --validation-fraction {}: use a value from 0 (no validation channel) up to, but not including, 1",
