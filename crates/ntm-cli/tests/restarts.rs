@@ -163,6 +163,16 @@ fn check_topic_selection(extra: &[&str], streamed: bool) {
         .as_array()
         .expect("topic_sources in model.json");
     assert_eq!(sources.len(), 4);
+    // The log maps the refit's best epoch to the history's number, which model.json keeps.
+    let best_epoch = metadata["best_epoch"].as_u64().expect("best_epoch");
+    assert!(
+        run.log_messages().iter().any(|m| {
+            m.starts_with("The refit's epoch")
+                && m.contains(&format!("is epoch {best_epoch} of the model's history"))
+        }),
+        "no line maps the refit to epoch {best_epoch}: {:?}",
+        run.log_messages()
+    );
     for source in sources {
         let seed = source["seed"].as_u64().expect("a seed");
         let topic = source["topic"].as_u64().expect("a topic");

@@ -403,6 +403,12 @@ pub fn train_with(
             Ok(refit) => {
                 let mut history = pool[base].history.clone();
                 let offset = history.len();
+                info!(
+                    "The refit's epoch {} is epoch {} of the model's history, which starts with the {offset} epochs of the run with seed {}.",
+                    refit.best_epoch,
+                    offset + refit.best_epoch,
+                    pool[base].seed
+                );
                 history.extend(refit.history.into_iter().map(|mut record| {
                     record.epoch += offset;
                     record
