@@ -21,6 +21,8 @@ enum Command {
     /// Turn raw text into SageMaker NTM channels (train, validation, test, auxiliary/vocab.txt).
     Prepare(commands::prepare::PrepareArgs),
     /// Train a model on SageMaker NTM channels.
+    // Negative values reach the hyperparameter checks, which name the allowed range.
+    #[command(allow_negative_numbers = true)]
     Train(Box<commands::train::TrainArgs>),
     /// Write the topic weights of every document of a channel as JSON Lines.
     Infer(commands::infer::InferArgs),

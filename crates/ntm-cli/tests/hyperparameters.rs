@@ -212,3 +212,16 @@ fn invalid_flag_is_named_as_the_source() {
         "{message}"
     );
 }
+
+#[test]
+fn negative_flag_value_gets_the_range_error() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let file = root.path().join("hyperparameters.json");
+    write_json(&file, &serde_json::json!({"num_topics": "4"}));
+    // Written with a space, as most users do, the value must still reach the range check.
+    let (run, output) = train(root.path(), &file, &["--clip-gradient", "-1"]);
+    let message = assert_rejected_before_data(&run, &output, "negative flag");
+    assert!(message.contains("clip_gradient"), "{message}");
+    assert!(message.contains("-1"), "{message}");
+    assert!(!message.contains("unexpected argument"), "{message}");
+}
