@@ -52,7 +52,8 @@ fn demo_prints_twenty_topics() {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|value| value.parse().ok())
         .unwrap_or_else(|| panic!("no NPMI@10 value in {line}"));
-    assert!(npmi > 0.1 && npmi <= 1.0, "{line}");
+    assert!(npmi > 0.1, "{line}");
+    assert!(npmi <= 1.0, "{line}");
     assert!(line.contains("on the 2675 training posts"), "{line}");
     assert_eq!(entries(&output.join("model")), ["model.tar.gz"]);
     assert_eq!(

@@ -162,6 +162,7 @@ fn training_output_folder_stands_for_its_archive() {
         from_folder, from_archive,
         "the folder ntm train wrote and its model.tar.gz give the same report"
     );
+
     let infer = |model: &Path| {
         let run = ntm(
             root.path(),
@@ -171,6 +172,7 @@ fn training_output_folder_stands_for_its_archive() {
         run.stdout
     };
     assert_eq!(infer(folder), infer(&model));
+
     // A folder with neither the artifact's files nor the archive is still an error.
     let empty = root.path().join("empty");
     fs::create_dir(&empty).expect("folder");

@@ -74,7 +74,7 @@ fn raw_text_matches_channel_weights() {
 }
 
 #[test]
-fn input_format_names_a_source_without_a_known_ending() {
+fn text_file_without_known_ending_needs_input_format() {
     let root = tempfile::tempdir().expect("temporary folder");
     let channels = prepare_newsgroups(root.path(), "channels", "csv");
     let model = root.path().join("model");
@@ -88,6 +88,7 @@ fn input_format_names_a_source_without_a_known_ending() {
     .expect("write posts");
     let unnamed = root.path().join("posts.data");
     std::fs::copy(&posts, &unnamed).expect("copy posts");
+
     let infer = |input: &std::path::Path, extra: &[&str]| {
         let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
             vec![&"infer", &"--model", &model, &"--input", &input, &"--text"];
@@ -96,6 +97,7 @@ fn input_format_names_a_source_without_a_known_ending() {
         }
         ntm(root.path(), &args)
     };
+
     let message = infer(&unnamed, &[]).assert_failure();
     assert!(message.contains("--input-format"), "{message}");
     let named = infer(&posts, &[]);

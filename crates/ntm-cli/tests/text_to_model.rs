@@ -133,6 +133,7 @@ fn document_frequency_values_that_read_alike_are_flagged() {
             ],
         )
     };
+
     let count = prepare("count", "--max-df", "1");
     count.assert_success();
     assert!(
@@ -147,6 +148,7 @@ fn document_frequency_values_that_read_alike_are_flagged() {
         "{}",
         fraction.stderr
     );
+
     let every = prepare("every", "--min-df", "1.0");
     assert!(
         every.stderr.contains("--min-df 1.0 is a fraction"),

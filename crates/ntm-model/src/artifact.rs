@@ -281,8 +281,8 @@ impl ModelArtifact {
         write_atomically(path, &tar_bytes)
     }
 
-    /// Returns what [`ModelArtifact::load`] reads for `path`: a folder without `model.json` that
-    /// holds `model.tar.gz`, as `ntm train --output` writes it, stands for that archive.
+    /// Returns what [`ModelArtifact::load`] reads for `path`. A folder that contains
+    /// `model.tar.gz` but no `model.json`, as `ntm train --output` writes it, stands for the archive.
     pub fn resolve(path: &Path) -> PathBuf {
         let archive = path.join(ARCHIVE_FILE);
         if path.is_dir() && !path.join(METADATA_FILE).exists() && archive.is_file() {
@@ -292,7 +292,7 @@ impl ModelArtifact {
         }
     }
 
-    /// Loads an artifact from a folder of its files, a folder that holds `model.tar.gz`, or a
+    /// Loads an artifact from a folder of its files, a folder that contains `model.tar.gz`, or a
     /// `.tar.gz` file.
     pub fn load(path: &Path) -> Result<Self> {
         let path = &Self::resolve(path);

@@ -100,10 +100,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         ..TrainArgs::default()
     })?;
 
-    // 4. Coherence on the training posts. The 1,000 test posts are too few for the specific
-    //    words of good topics to appear together (50 posts per newsgroup), so the NPMI@10 that
-    //    `ntm train` prints on them is often below zero; the training posts give a steadier
-    //    (in-sample) figure.
+    // 4. Coherence on the training posts. The 1,000 test posts (50 per newsgroup) are too few
+    //    for the specific words of good topics to appear together, so the NPMI@10 that
+    //    `ntm train` prints on them is often below zero. The training posts give a steadier,
+    //    in-sample figure.
     let artifact =
         ModelArtifact::load(&model.join("model.tar.gz")).context("cannot load the demo model")?;
     let network = &artifact.network;

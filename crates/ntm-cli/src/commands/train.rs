@@ -278,8 +278,8 @@ fn job_from_args(args: &TrainArgs, data: &Path, output: &Path) -> Result<TrainJo
     })
 }
 
-/// Installs the handlers that end a local training early: the first Ctrl-C (SIGINT) or SIGTERM
-/// stops it at the next batch boundary, and the best finished epoch is written as usual; a
+/// Installs the handlers that end a local training early. The first Ctrl-C (SIGINT) or SIGTERM
+/// stops it at the next batch boundary, and the best finished epoch is written as usual. A
 /// second one ends the process at once.
 fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     use signal_hook::consts::{SIGINT, SIGTERM};
