@@ -25,9 +25,9 @@ same command is given again. --quick jobs are named apart and never reused by a 
 Delete WORK, or the job's log, to train it afresh.
 
 Step 3 needs what run_baselines.py needs (numpy, scipy, scikit-learn, gensim, tomotopy, and
-PyTorch for ProdLDA and NVDM); --peers narrows the list. With every default, the full run takes
-about six hours of one core on a 2-core machine (an estimate from the times of single jobs), so
-about three hours with --jobs 2; --ks and --seeds narrow it. --quick checks the whole chain in
+PyTorch for ProdLDA and NVDM); --peers narrows the list. With every default, one measured run on
+a 2-core machine took about four hours of ntm job time (about two hours with --jobs 2) and an
+hour and a half of peers, NVDM most of it; --ks and --seeds narrow it. --quick checks the whole chain in
 minutes: two epochs, two restarts, and run_baselines.py's own --quick.
 """
 import argparse
