@@ -124,6 +124,40 @@ fn evaluate_on_tokens_and_channel() {
 }
 
 #[test]
+fn top_n_beyond_the_vocabulary_lists_every_word() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (channels, model) = trained(root.path());
+    let words = read_lines(&channels.join("auxiliary").join("vocab.txt")).len();
+    let top_n = (words + 5).to_string();
+    let run = ntm(
+        root.path(),
+        &[
+            &"evaluate",
+            &"--model",
+            &model,
+            &"--reference",
+            &channels.join("test"),
+            &"--top-n",
+            &top_n,
+            &"--json",
+        ],
+    );
+    run.assert_success();
+    assert!(
+        run.stderr.contains(&format!(
+            "--top-n {top_n} is more than the model's {words} words"
+        )),
+        "{}",
+        run.stderr
+    );
+
+    let report: Value = serde_json::from_slice(&run.stdout).expect("JSON report");
+    for topic in report["topic_words"].as_array().expect("topic words") {
+        assert_eq!(topic.as_array().expect("words").len(), words);
+    }
+}
+
+#[test]
 fn perplexity_samples_are_repeatable() {
     let root = tempfile::tempdir().expect("temporary folder");
     let (channels, model) = trained(root.path());

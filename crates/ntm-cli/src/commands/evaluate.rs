@@ -13,7 +13,7 @@ use ntm_model::artifact::ModelArtifact;
 use ntm_model::network::Network;
 use ntm_model::CpuBackend;
 use serde::Serialize;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::channels;
 
@@ -105,6 +105,12 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     let network = &artifact.network;
     let (vocab_size, num_topics) = (network.config.feature_dim, network.config.num_topics);
     let vocabulary = artifact.vocabulary.as_deref();
+    if args.top_n > vocab_size {
+        warn!(
+            "--top-n {} is more than the model's {vocab_size} words: each topic lists all of them",
+            args.top_n
+        );
+    }
 
     let top = top_word_ids(network.decoder_weight(), vocab_size, num_topics, args.top_n);
     let embeddings = match &args.embeddings {
