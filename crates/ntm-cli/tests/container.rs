@@ -3,11 +3,10 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{fixture, ntm, quality_metrics};
+use common::{fixture, ntm, quality_metrics, signal_after};
 
 /// Lays out `/opt/ml` under `root` with the four-block corpus and the given hyperparameters.
 fn container_tree(root: &Path, hyperparameters: &str, input_data_config: &str) {
@@ -167,7 +166,7 @@ fn sigterm_keeps_best_finished_epoch() {
         r#"{"feature_dim": "20", "num_topics": "4", "epochs": "100000", "num_patience_epochs": "100001", "mini_batch_size": "1"}"#,
         CSV_CHANNELS,
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ntm"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ntm"))
         .args(["train", "--sagemaker-root"])
         .arg(root.path())
         .stderr(Stdio::piped())
@@ -175,30 +174,8 @@ fn sigterm_keeps_best_finished_epoch() {
         .expect("start ntm");
 
     // Wait for the second epoch, then stop the run as SageMaker's StopTrainingJob does.
-    let stderr = child.stderr.take().expect("stderr");
-    let mut log = String::new();
-    let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("log line");
-        log.push_str(&line);
-        log.push('\n');
-        if line.contains("epoch=2, validation total_loss") {
-            let status = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .expect("kill");
-            assert!(status.success());
-            break;
-        }
-    }
-
-    for line in lines {
-        log.push_str(&line.expect("log line"));
-        log.push('\n');
-    }
-
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(0), "{log}");
+    let (log, code) = signal_after(child, "epoch=2, validation total_loss", &["-TERM"]);
+    assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("Stop requested"), "{log}");
     let metadata: serde_json::Value = serde_json::from_slice(
         &fs::read(root.path().join("model/model.json")).expect("model.json"),

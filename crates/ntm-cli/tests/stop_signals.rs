@@ -2,22 +2,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::{csv_channels, entries, fixture};
+use common::{entries, four_block_data, signal_after};
 
 /// Starts a local training on the four-block corpus that only a signal ends: patience beyond
 /// the epochs disables early stopping, and one-document batches make each epoch long.
 fn start_endless_training(root: &Path, output: &Path) -> Child {
-    let data = csv_channels(
-        root,
-        "data",
-        &fixture("four-block-corpus/train.csv"),
-        None,
-        Some(&fixture("four-block-corpus/vocab.txt")),
-    );
+    let data = four_block_data(root);
     Command::new(env!("CARGO_BIN_EXE_ntm"))
         .args(["train", "--num-topics", "4", "--threads", "1"])
         .args(["--epochs", "100000", "--num-patience-epochs", "100001"])
@@ -28,40 +21,6 @@ fn start_endless_training(root: &Path, output: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ntm")
-}
-
-/// Sends `signal` to the child.
-fn send(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill {signal} failed");
-}
-
-/// Reads the child's log until a line contains `marker`, then sends each of `signals` in turn and
-/// returns the whole log and the exit code.
-fn signal_after(mut child: Child, marker: &str, signals: &[&str]) -> (String, Option<i32>) {
-    let stderr = child.stderr.take().expect("stderr");
-    let mut log = String::new();
-    let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("log line");
-        log.push_str(&line);
-        log.push('\n');
-        if line.contains(marker) {
-            for signal in signals {
-                send(&child, signal);
-            }
-            break;
-        }
-    }
-    for line in lines {
-        log.push_str(&line.expect("log line"));
-        log.push('\n');
-    }
-    let status = child.wait().expect("wait");
-    (log, status.code())
 }
 
 #[test]

@@ -6,9 +6,9 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 
 /// Exit status and captured output of one `ntm` run.
 pub struct Run {
@@ -311,17 +311,53 @@ pub fn evaluate_json(
     serde_json::from_slice(&run.stdout).expect("evaluate --json prints JSON")
 }
 
-/// Trains a 4-topic model on the four-block corpus's CSV channels (set up under `root/data`)
-/// with one thread, `epochs` epochs and the extra `flags`, writing into `root/output`.
-/// Returns the run and the output folder.
-pub fn train_four_block(root: &Path, output: &str, epochs: &str, flags: &[&str]) -> (Run, PathBuf) {
-    let data = csv_channels(
+/// Lays out the four-block corpus's training channel and vocabulary under `root/data` and
+/// returns that data folder.
+pub fn four_block_data(root: &Path) -> PathBuf {
+    csv_channels(
         root,
         "data",
         &fixture("four-block-corpus/train.csv"),
         None,
         Some(&fixture("four-block-corpus/vocab.txt")),
-    );
+    )
+}
+
+/// Reads the log of a child started with a piped standard error until a line contains
+/// `marker`, then sends each of `signals` (`kill` options such as `-TERM`) in turn. Returns the
+/// whole log and the exit code.
+pub fn signal_after(mut child: Child, marker: &str, signals: &[&str]) -> (String, Option<i32>) {
+    let stderr = child.stderr.take().expect("a piped standard error");
+    let mut log = String::new();
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("log line");
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains(marker) {
+            for signal in signals {
+                let status = Command::new("kill")
+                    .args([*signal, &child.id().to_string()])
+                    .status()
+                    .expect("kill");
+                assert!(status.success(), "kill {signal} failed");
+            }
+            break;
+        }
+    }
+    for line in lines {
+        log.push_str(&line.expect("log line"));
+        log.push('\n');
+    }
+    let status = child.wait().expect("wait");
+    (log, status.code())
+}
+
+/// Trains a 4-topic model on the four-block corpus's CSV channels (set up under `root/data`)
+/// with one thread, `epochs` epochs and the extra `flags`, writing into `root/output`.
+/// Returns the run and the output folder.
+pub fn train_four_block(root: &Path, output: &str, epochs: &str, flags: &[&str]) -> (Run, PathBuf) {
+    let data = four_block_data(root);
     let output = root.join(output);
     let mut args: Vec<&dyn AsRef<OsStr>> = vec![
         &"train",
