@@ -132,7 +132,6 @@ fn next_chunk_of_pass(
     }
 }
 
-/// Returns whether the data folder contains the first Pipe-mode FIFO of channel `name`.
 /// Compares the vocabulary that `ntm prepare` wrote beside a channel folder (`DIR/auxiliary/vocab.txt`
 /// for the channel `DIR/test`) with a model's words. Returns the vocabulary file and a description
 /// of the first difference, or `None` when the words agree or there is nothing to compare.
@@ -172,6 +171,7 @@ pub fn vocabulary_mismatch(
         }))
 }
 
+/// Returns whether the data folder contains the first Pipe-mode FIFO of channel `name`.
 pub fn has_pipe(data: &Path, name: &str) -> bool {
     data.join(format!("{name}_0")).exists()
 }
