@@ -521,6 +521,13 @@ fn running_specs(config: &NetworkConfig, extensions: &Extensions) -> Vec<TensorS
     specs
 }
 
+/// Fills `values` with draws from the uniform distribution on `[-limit, limit]`, in order.
+fn fill_uniform(values: &mut [f32], limit: f32, rng: &mut impl Rng) {
+    for v in values {
+        *v = rng.random_range(-limit..=limit);
+    }
+}
+
 fn build_set(specs: Vec<TensorSpec>, rng: &mut impl Rng) -> ParamSet {
     let tensors = specs
         .into_iter()
@@ -531,15 +538,9 @@ fn build_set(specs: Vec<TensorSpec>, rng: &mut impl Rng) -> ParamSet {
                 Init::Ones => t.data.fill(1.0),
                 Init::Glorot { fan_in, fan_out } => {
                     let limit = (6.0 / (fan_in + fan_out).max(1) as f64).sqrt() as f32;
-                    for v in &mut t.data {
-                        *v = rng.random_range(-limit..=limit);
-                    }
+                    fill_uniform(&mut t.data, limit, rng);
                 }
-                Init::Uniform { limit } => {
-                    for v in &mut t.data {
-                        *v = rng.random_range(-limit..=limit);
-                    }
-                }
+                Init::Uniform { limit } => fill_uniform(&mut t.data, limit, rng),
             }
             t
         })

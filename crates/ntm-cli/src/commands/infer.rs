@@ -205,13 +205,16 @@ fn score_text(
 ) -> Result<usize> {
     let mut weights = Vec::new();
     let mut documents = 0usize;
-    let mut without_words = Vec::new();
+    // Documents with no vocabulary word: how many, and the id of the first.
+    let mut without_words = 0usize;
+    let mut first_without_words = None;
     let mut line = String::new();
     while let Some((chunk, ids)) = text.next_chunk() {
         pool.install(|| model.topic_weights(&chunk, &mut weights))?;
         for (r, id) in ids.iter().enumerate() {
             if chunk.row(r).0.is_empty() {
-                without_words.push(id.clone());
+                without_words += 1;
+                first_without_words.get_or_insert_with(|| id.clone());
             }
         }
         for (row, id) in weights.chunks(model.num_topics()).zip(&ids) {
@@ -231,11 +234,11 @@ fn score_text(
         }
         documents += chunk.n_rows();
     }
-    if let Some(first) = without_words.first() {
+    if let Some(first) = first_without_words {
         warn!(
-            "{} of {documents} documents have no word of the model's vocabulary (the first: {first:?}); \
-             each still has its line, with the topic weights of an empty document",
-            without_words.len()
+            "{without_words} of {documents} documents have no word of the model's vocabulary \
+             (the first: {first:?}); each still has its line, with the topic weights of an empty \
+             document"
         );
     }
     Ok(documents)
@@ -269,12 +272,7 @@ impl TextSource {
         let vocabulary = ntm_text::Vocabulary::from_words(words.to_vec())
             .context("the model's vocabulary is not valid")?;
         let options = ntm_text::SourceOptions {
-            kind: args
-                .input_format
-                .as_deref()
-                .map(str::parse::<ntm_text::SourceKind>)
-                .transpose()
-                .context("invalid --input-format")?,
+            kind: super::prepare::parse_input_format(args.input_format.as_deref())?,
             text_field: args.text_field.clone(),
         };
         let documents = ntm_text::read_documents(&args.input, &options)

@@ -140,6 +140,15 @@ pub fn run(args: &PrepareArgs) -> Result<()> {
     prepare(args).map(|_| ())
 }
 
+/// Parses an `--input-format` value (jsonl, csv or folder); `None` leaves the kind to be
+/// detected from each path.
+pub(crate) fn parse_input_format(value: Option<&str>) -> Result<Option<SourceKind>> {
+    value
+        .map(str::parse::<SourceKind>)
+        .transpose()
+        .context("invalid --input-format")
+}
+
 /// Runs the whole preparation and returns its summary.
 pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
     // 1. Check the settings before reading anything.
@@ -184,12 +193,7 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
     };
     let tokenizer = Tokenizer::new(settings.clone());
     let options = SourceOptions {
-        kind: args
-            .input_format
-            .as_deref()
-            .map(str::parse::<SourceKind>)
-            .transpose()
-            .context("invalid --input-format")?,
+        kind: parse_input_format(args.input_format.as_deref())?,
         text_field: args.text_field.clone(),
     };
     check_output_folder(&args.output, args.force)?;

@@ -234,40 +234,26 @@ fn job_from_args(args: &TrainArgs, data: &Path, output: &Path) -> Result<TrainJo
             data.display()
         );
     }
-    if !data.join("train").exists() && !channels::has_pipe(data, "train") {
-        // A channel folder given in place of the data folder is the usual slip.
-        let hint = match data.file_name().and_then(|n| n.to_str()) {
-            Some(name @ ("train" | "validation" | "test")) => format!(
-                "; {} looks like the {name} channel itself, so give its parent folder",
-                data.display()
-            ),
-            _ => String::new(),
-        };
-        bail!(
-            "data folder {} has no train channel (expected a folder {}, or the Pipe-mode FIFO train_0){hint}",
-            data.display(),
-            data.join("train").display()
-        );
-    }
+    let settings = ChannelSettings {
+        default: args
+            .content_type
+            .as_deref()
+            .map(str::parse::<ContentType>)
+            .transpose()
+            .context("invalid --content-type")?,
+        ..ChannelSettings::default()
+    };
+    check_train_channel(data, &settings)?;
     let file = match &args.hyperparameters {
         Some(path) => Some((path.as_path(), read_hyperparameters_file(path)?)),
         None => None,
     };
     let (values, origins) = merge_values(file, args);
-    let default = args
-        .content_type
-        .as_deref()
-        .map(str::parse::<ContentType>)
-        .transpose()
-        .context("invalid --content-type")?;
     Ok(TrainJob {
         data: data.to_path_buf(),
         values,
         origins,
-        channels: ChannelSettings {
-            default,
-            ..ChannelSettings::default()
-        },
+        channels: settings,
         output: ModelOutput::Archive(output.to_path_buf()),
         host: "algo-1".to_owned(),
         threads: args.threads,
@@ -567,6 +553,27 @@ fn format_configuration(map: &BTreeMap<String, String>) -> String {
     format!("{{{}}}", entries.join(", "))
 }
 
+/// Checks that the data folder has a train channel: a `train/` folder or the Pipe-mode FIFO
+/// `train_0`. A channel folder given in place of the data folder is the usual slip, so the
+/// error names it.
+fn check_train_channel(data: &Path, settings: &ChannelSettings) -> Result<()> {
+    if data.join("train").exists() || settings.is_pipe(data, "train") {
+        return Ok(());
+    }
+    let hint = match data.file_name().and_then(|n| n.to_str()) {
+        Some(name @ ("train" | "validation" | "test")) => format!(
+            "; {} looks like the {name} channel itself, so give its parent folder",
+            data.display()
+        ),
+        _ => String::new(),
+    };
+    bail!(
+        "data folder {} has no train channel (expected a folder {}, or the Pipe-mode FIFO train_0){hint}",
+        data.display(),
+        data.join("train").display()
+    )
+}
+
 /// Reads the channels of a data folder; `train/` (or Pipe-mode `train_0`) is required.
 /// Channels are kept in memory within `budget` bytes, all together, and streamed beyond it.
 pub fn load_channels(
@@ -579,14 +586,7 @@ pub fn load_channels(
     if !data.is_dir() {
         bail!("data folder {} does not exist", data.display());
     }
-    let train_path = data.join("train");
-    if !train_path.exists() && !settings.is_pipe(data, "train") {
-        bail!(
-            "data folder {} has no train channel (expected a folder {}, or the Pipe-mode FIFO train_0)",
-            data.display(),
-            train_path.display()
-        );
-    }
+    check_train_channel(data, settings)?;
     let mut budget = budget;
     let mut channel = |name: &'static str| -> Result<Option<ChannelInput>> {
         let content_type = settings.content_type(name);
