@@ -269,7 +269,7 @@ fn reference_counted_with_another_vocabulary_is_refused() {
     assert!(message.contains("another vocabulary"), "{message}");
     assert!(!output.exists(), "wrote {}", output.display());
 
-    // Inference keeps SageMaker's leniency but says what is wrong.
+    // Inference keeps SageMaker's leniency but warns about the mismatch.
     let run = ntm(
         root.path(),
         &[

@@ -24,27 +24,19 @@ fn start_endless_training(root: &Path, output: &Path) -> Child {
 }
 
 #[test]
-fn ctrl_c_keeps_best_finished_epoch() {
-    let root = tempfile::tempdir().expect("temporary folder");
-    let output = root.path().join("model");
-    let child = start_endless_training(root.path(), &output);
-    let (log, code) = signal_after(child, "epoch=2, train total_loss", &["-INT"]);
-    assert_eq!(code, Some(0), "{log}");
-    assert!(
-        log.contains("Stop requested: ending training in epoch"),
-        "{log}"
-    );
-    assert!(log.contains("Topics from epoch"), "{log}");
-    assert_eq!(entries(&output), ["model.tar.gz"], "{log}");
-}
-
-#[test]
-fn sigterm_keeps_best_finished_epoch() {
-    let root = tempfile::tempdir().expect("temporary folder");
-    let output = root.path().join("model");
-    let child = start_endless_training(root.path(), &output);
-    let (log, code) = signal_after(child, "epoch=2, train total_loss", &["-TERM"]);
-    assert_eq!(code, Some(0), "{log}");
-    assert!(log.contains("Stop requested"), "{log}");
-    assert_eq!(entries(&output), ["model.tar.gz"], "{log}");
+fn signal_keeps_best_finished_epoch() {
+    // Ctrl-C sends SIGINT; a service manager or `kill` sends SIGTERM.
+    for signal in ["-INT", "-TERM"] {
+        let root = tempfile::tempdir().expect("temporary folder");
+        let output = root.path().join("model");
+        let child = start_endless_training(root.path(), &output);
+        let (log, code) = signal_after(child, "epoch=2, train total_loss", &[signal]);
+        assert_eq!(code, Some(0), "{signal}: {log}");
+        assert!(
+            log.contains("Stop requested: ending training in epoch"),
+            "{signal}: {log}"
+        );
+        assert!(log.contains("Topics from epoch"), "{signal}: {log}");
+        assert_eq!(entries(&output), ["model.tar.gz"], "{signal}: {log}");
+    }
 }

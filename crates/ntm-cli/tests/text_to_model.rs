@@ -117,7 +117,7 @@ fn prepare_writes_channel_layout_and_counts() {
 }
 
 #[test]
-fn document_frequency_values_that_read_alike_are_flagged() {
+fn document_frequency_lookalikes_warn() {
     let root = tempfile::tempdir().expect("temporary folder");
     let input = fixture("newsgroups-train.jsonl.gz");
     let prepare = |name: &str, flag: &str, value: &str| {
@@ -134,30 +134,34 @@ fn document_frequency_values_that_read_alike_are_flagged() {
         )
     };
 
-    let count = prepare("count", "--max-df", "1");
-    count.assert_success();
+    let max_count = prepare("max_count", "--max-df", "1");
+    max_count.assert_success();
     assert!(
-        count.stderr.contains("--max-df 1 is a count"),
+        max_count.stderr.contains("--max-df 1 is a count"),
         "{}",
-        count.stderr
+        max_count.stderr
     );
-    let fraction = prepare("fraction", "--max-df", "1.0");
-    fraction.assert_success();
+    let max_fraction = prepare("max_fraction", "--max-df", "1.0");
+    max_fraction.assert_success();
     assert!(
-        !fraction.stderr.contains("is a count"),
+        !max_fraction.stderr.contains("is a count"),
         "{}",
-        fraction.stderr
+        max_fraction.stderr
     );
 
-    let every = prepare("every", "--min-df", "1.0");
+    let min_fraction = prepare("min_fraction", "--min-df", "1.0");
     assert!(
-        every.stderr.contains("--min-df 1.0 is a fraction"),
+        min_fraction.stderr.contains("--min-df 1.0 is a fraction"),
         "{}",
-        every.stderr
+        min_fraction.stderr
     );
-    let one = prepare("one", "--min-df", "1");
-    one.assert_success();
-    assert!(!one.stderr.contains("is a fraction"), "{}", one.stderr);
+    let min_count = prepare("min_count", "--min-df", "1");
+    min_count.assert_success();
+    assert!(
+        !min_count.stderr.contains("is a fraction"),
+        "{}",
+        min_count.stderr
+    );
 }
 
 #[test]

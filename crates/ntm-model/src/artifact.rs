@@ -51,7 +51,7 @@ pub enum ArtifactError {
         source: io::Error,
     },
     /// A file of the artifact is missing.
-    #[error("model artifact {path} has no {file}; expected model.tar.gz as `ntm train` writes it, the folder that holds it, or a folder of its files")]
+    #[error("model artifact {path} has no {file}; expected model.tar.gz as `ntm train` writes it, the folder that contains it, or a folder of its files")]
     Missing {
         /// The artifact path.
         path: PathBuf,
@@ -282,7 +282,7 @@ impl ModelArtifact {
     }
 
     /// Returns what [`ModelArtifact::load`] reads for `path`. A folder that contains
-    /// `model.tar.gz` but no `model.json`, as `ntm train --output` writes it, stands for the archive.
+    /// `model.tar.gz` but no `model.json`, as `ntm train --output` writes it, is read as the archive.
     pub fn resolve(path: &Path) -> PathBuf {
         let archive = path.join(ARCHIVE_FILE);
         if path.is_dir() && !path.join(METADATA_FILE).exists() && archive.is_file() {
