@@ -16,7 +16,7 @@
 use ntm_formats::SparseRows;
 
 use crate::network::{LossSums, Network, NetworkError, StepOptions, Workspace};
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, RowSupport};
 use crate::params::ParamSet;
 
 /// Computes training steps, losses and topic weights for the trainer.
@@ -72,10 +72,16 @@ pub trait Backend {
 /// The CPU backend: the network's own passes, in the caller's rayon pool.
 ///
 /// It contains the [`Workspace`] the passes reuse from batch to batch, so a warm backend allocates
-/// no buffers of its own.
+/// no buffers of its own. After a training step it remembers which rows of the first layer's
+/// weight gradient can be non-zero: those of the batch's words. The next update then reads and
+/// writes only those rows of that weight where the optimizer allows it, and gives the bits of
+/// the full update ([`Optimizer::step_with_support`]).
 #[derive(Debug, Default, Clone)]
 pub struct CpuBackend {
     workspace: Workspace,
+    /// The first layer's weight position and row length after a successful training step on a
+    /// non-empty batch; taken by the next update.
+    first_layer: Option<(usize, usize)>,
 }
 
 impl CpuBackend {
@@ -104,7 +110,12 @@ impl Backend for CpuBackend {
         options: StepOptions<'_>,
         grads: &mut ParamSet,
     ) -> Result<LossSums, NetworkError> {
-        network.train_step_with(batch, eps, options, grads, &mut self.workspace)
+        self.first_layer = None;
+        let sums = network.train_step_with(batch, eps, options, grads, &mut self.workspace)?;
+        if batch.n_rows() > 0 {
+            self.first_layer = Some(network.first_layer_rows());
+        }
+        Ok(sums)
     }
 
     fn eval_loss(
@@ -126,6 +137,11 @@ impl Backend for CpuBackend {
     }
 
     fn update(&mut self, optimizer: &mut Optimizer, params: &mut ParamSet, grads: &ParamSet) {
-        optimizer.step(params, grads);
+        let support = self.first_layer.take().map(|(tensor, row_len)| RowSupport {
+            tensor,
+            row_len,
+            rows: self.workspace.present_words(),
+        });
+        optimizer.step_with_support(params, grads, support);
     }
 }

@@ -26,5 +26,5 @@ pub use hyperparams::{
     RestartSelection,
 };
 pub use network::{LossSums, Network, NetworkConfig, NetworkError, Workspace};
-pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
+pub use optim::{Optimizer, OptimizerConfig, OptimizerKind, RowSupport};
 pub use params::{ParamSet, Tensor};

@@ -723,6 +723,16 @@ impl Network {
         self.params.zeros_like()
     }
 
+    /// Returns the position of the first encoder layer's weight in [`Network::params`] and the
+    /// length of its rows (one row of `H` values per word), the rows that
+    /// [`Workspace::present_words`] lists after a training step.
+    pub(crate) fn first_layer_rows(&self) -> (usize, usize) {
+        (
+            self.index().layer_weight(0),
+            self.config.encoder_layers.first().copied().unwrap_or(0),
+        )
+    }
+
     /// Positions of the tensors in [`Network::params`].
     fn index(&self) -> ParamIndex {
         ParamIndex::new(&self.config)

@@ -20,6 +20,14 @@
 //!
 //! Every update is element-wise, so splitting tensors into chunks for rayon cannot change a
 //! result: runs are bit-identical whatever the thread count.
+//!
+//! A step may name the rows of one tensor outside which the gradient is zero
+//! ([`RowSupport`]), as the sparse first encoder layer gives. Without weight decay, a zero
+//! gradient leaves the weight of SGD, AdaGrad, AdaDelta and RMSProp unchanged, and AdaDelta's
+//! and RMSProp's accumulators only shrink by a constant factor. Those rules then update only
+//! the named rows and keep, for every other row, the number of shrink steps it owes; a row pays
+//! them, one multiplication at a time, when it is next named or at the next step that names no
+//! rows. The results are the bits of the dense update, which reads and writes every row.
 
 use std::fmt;
 use std::str::FromStr;
@@ -152,12 +160,39 @@ enum TensorState {
     },
 }
 
+/// The rows of one tensor outside which a gradient is zero.
+///
+/// The tensor is read as rows of `row_len` values; `rows` lists, in increasing order and without
+/// repeats, every row whose gradient may hold a non-zero value. The first encoder layer's weight
+/// gradient has this form, with the words of the batch as rows
+/// ([`Workspace::present_words`](crate::Workspace::present_words)).
+#[derive(Debug, Clone, Copy)]
+pub struct RowSupport<'a> {
+    /// Index of the tensor in the parameter set.
+    pub tensor: usize,
+    /// Values per row.
+    pub row_len: usize,
+    /// The rows whose gradient may be non-zero, sorted.
+    pub rows: &'a [u32],
+}
+
 /// An optimizer with its per-tensor state for one [`ParamSet`] layout.
 #[derive(Debug, Clone)]
 pub struct Optimizer {
     config: OptimizerConfig,
     states: Vec<TensorState>,
+    /// Per tensor, when rows of its state are behind: for each row, the update count up to which
+    /// its accumulators are current (see [`RowSupport`]).
+    stamps: Vec<Option<RowStamps>>,
     num_update: u64,
+}
+
+/// Rows of one tensor whose accumulators may owe shrink steps.
+#[derive(Debug, Clone)]
+struct RowStamps {
+    row_len: usize,
+    /// For each row, the last update count its accumulators include.
+    current_at: Vec<u64>,
 }
 
 impl Optimizer {
@@ -165,7 +200,7 @@ impl Optimizer {
     ///
     /// Only the layout of `params` is read; later steps must pass sets with that layout.
     pub fn new(config: OptimizerConfig, params: &ParamSet) -> Self {
-        let states = params
+        let states: Vec<TensorState> = params
             .tensors
             .iter()
             .map(|tensor| {
@@ -188,6 +223,7 @@ impl Optimizer {
             })
             .collect();
         Self {
+            stamps: vec![None; states.len()],
             config,
             states,
             num_update: 0,
@@ -223,6 +259,24 @@ impl Optimizer {
     /// When `params` or `grads` do not have the layout given to [`Optimizer::new`]
     /// (tensor count or lengths differ), which is a programming error.
     pub fn step(&mut self, params: &mut ParamSet, grads: &ParamSet) {
+        self.step_with_support(params, grads, None);
+    }
+
+    /// [`Optimizer::step`] for gradients that are zero outside the rows `support` names.
+    ///
+    /// The result has the same bits as [`Optimizer::step`]. Without weight decay on the tensor,
+    /// SGD, AdaGrad, AdaDelta and RMSProp read and write only the named rows of it (see the
+    /// module documentation); Adam, and any rule with weight decay, update every row.
+    ///
+    /// # Panics
+    /// As [`Optimizer::step`], and when `support` names a tensor that does not exist, a row
+    /// length that does not divide the tensor, or rows out of order or out of range.
+    pub fn step_with_support(
+        &mut self,
+        params: &mut ParamSet,
+        grads: &ParamSet,
+        support: Option<RowSupport<'_>>,
+    ) {
         assert_eq!(
             params.tensors.len(),
             self.states.len(),
@@ -237,17 +291,23 @@ impl Optimizer {
             self.states.len(),
             grads.tensors.len()
         );
+        if let Some(support) = &support {
+            check_support(support, params);
+        }
         self.num_update += 1;
+        let t = self.num_update;
         let config = self.config;
         let clip = clip_bound(config.clip_gradient);
-        let adam_lr = adam_learning_rate(config.learning_rate, config.adam_beta1, self.num_update);
+        let adam_lr = adam_learning_rate(config.learning_rate, config.adam_beta1, t);
         let beta1 = config.adam_beta1 as f32;
 
-        for ((param, grad), state) in params
+        for (index, (((param, grad), state), stamps)) in params
             .tensors
             .iter_mut()
             .zip(&grads.tensors)
             .zip(&mut self.states)
+            .zip(&mut self.stamps)
+            .enumerate()
         {
             assert_eq!(
                 param.data.len(),
@@ -266,6 +326,30 @@ impl Optimizer {
             let g = grad.data.as_slice();
             let r = config.rescale_grad;
             let lr = config.learning_rate;
+            let rows = support
+                .filter(|s| s.tensor == index && wd == 0.0)
+                .filter(|_| !matches!(state, TensorState::Adam { .. }));
+            if let Some(support) = rows {
+                let stamps = stamps.get_or_insert_with(|| RowStamps {
+                    row_len: support.row_len,
+                    current_at: vec![t - 1; w.len() / support.row_len.max(1)],
+                });
+                if stamps.row_len == support.row_len {
+                    let rule = RowRule {
+                        t,
+                        lr,
+                        r,
+                        clip,
+                        rows: support.rows,
+                        row_len: support.row_len,
+                    };
+                    rule.update(state, w, g, &mut stamps.current_at);
+                    continue;
+                }
+            }
+            if let Some(stamps) = stamps.take() {
+                catch_up(state, &stamps, t);
+            }
             match state {
                 TensorState::Sgd => {
                     w.par_chunks_mut(CHUNK_LEN)
@@ -312,6 +396,193 @@ impl Optimizer {
             }
         }
     }
+}
+
+/// Rows per rayon task of a row-sparse update.
+const ROWS_PER_TASK: usize = 64;
+
+/// Checks that `support` fits the layout of `params`.
+fn check_support(support: &RowSupport<'_>, params: &ParamSet) {
+    let tensor = params.tensors.get(support.tensor).unwrap_or_else(|| {
+        panic!(
+            "row support names tensor {}, which does not exist",
+            support.tensor
+        )
+    });
+    assert!(
+        support.row_len > 0 && tensor.data.len().is_multiple_of(support.row_len),
+        "row length {} does not divide the {} values of `{}`",
+        support.row_len,
+        tensor.data.len(),
+        tensor.name
+    );
+    let n_rows = tensor.data.len() / support.row_len;
+    assert!(
+        support.rows.windows(2).all(|p| p[0] < p[1])
+            && support
+                .rows
+                .last()
+                .is_none_or(|&row| (row as usize) < n_rows),
+        "row support of `{}` is not a sorted list of rows below {n_rows}",
+        tensor.name
+    );
+}
+
+/// One row-sparse update of a tensor without weight decay (see [`RowSupport`]).
+struct RowRule<'a> {
+    /// The update count of this step.
+    t: u64,
+    lr: f32,
+    r: f32,
+    clip: f32,
+    rows: &'a [u32],
+    row_len: usize,
+}
+
+impl RowRule<'_> {
+    /// Updates the named rows of `w`, first bringing their accumulators up to step `t - 1`.
+    fn update(&self, state: &mut TensorState, w: &mut [f32], g: &[f32], current_at: &mut [u64]) {
+        let chunk = ROWS_PER_TASK * self.row_len;
+        let tasks = w
+            .par_chunks_mut(chunk)
+            .zip(g.par_chunks(chunk))
+            .zip(current_at.par_chunks_mut(ROWS_PER_TASK))
+            .enumerate();
+        let (lr, r, c) = (self.lr, self.r, self.clip);
+        match state {
+            TensorState::Sgd => tasks.for_each(|(task, ((w, g), _))| {
+                for (_, span) in self.runs(task) {
+                    sgd_update(&mut w[span.clone()], &g[span], lr, r, c, 0.0);
+                }
+            }),
+            TensorState::Adagrad { history } => {
+                tasks
+                    .zip(history.par_chunks_mut(chunk))
+                    .for_each(|((task, ((w, g), _)), h)| {
+                        for (_, span) in self.runs(task) {
+                            let (w, g, h) = (&mut w[span.clone()], &g[span.clone()], &mut h[span]);
+                            adagrad_update(w, g, h, lr, r, c, 0.0);
+                        }
+                    });
+            }
+            TensorState::Adadelta {
+                acc_grad,
+                acc_delta,
+            } => {
+                tasks
+                    .zip(acc_grad.par_chunks_mut(chunk))
+                    .zip(acc_delta.par_chunks_mut(chunk))
+                    .for_each(|(((task, ((w, g), current_at)), a_g), a_d)| {
+                        for (rows, span) in self.runs(task) {
+                            self.pay_owed(
+                                rows.clone(),
+                                current_at,
+                                &mut [&mut a_g[..], &mut a_d[..]],
+                                ADADELTA_RHO,
+                            );
+                            let (a_g, a_d) = (&mut a_g[span.clone()], &mut a_d[span.clone()]);
+                            adadelta_update(&mut w[span.clone()], &g[span], a_g, a_d, r, c, 0.0);
+                        }
+                    });
+            }
+            TensorState::Rmsprop { mean_square } => {
+                tasks.zip(mean_square.par_chunks_mut(chunk)).for_each(
+                    |((task, ((w, g), current_at)), n)| {
+                        for (rows, span) in self.runs(task) {
+                            self.pay_owed(
+                                rows.clone(),
+                                current_at,
+                                &mut [&mut n[..]],
+                                RMSPROP_GAMMA1,
+                            );
+                            let n = &mut n[span.clone()];
+                            rmsprop_update(&mut w[span.clone()], &g[span], n, lr, r, c, 0.0);
+                        }
+                    },
+                );
+            }
+            TensorState::Adam { .. } => {
+                unreachable!("Adam moves every weight and is never row-sparse")
+            }
+        }
+    }
+
+    /// Shrinks the accumulator rows `rows` (indices within a task's block) by the steps each
+    /// owes, and marks them current at this step.
+    fn pay_owed(
+        &self,
+        rows: std::ops::Range<usize>,
+        current_at: &mut [u64],
+        buffers: &mut [&mut [f32]],
+        factor: f32,
+    ) {
+        let len = self.row_len;
+        for row in rows {
+            let owed = self.t - 1 - current_at[row];
+            if owed > 0 {
+                for buffer in buffers.iter_mut() {
+                    shrink(&mut buffer[row * len..(row + 1) * len], factor, owed);
+                }
+            }
+            current_at[row] = self.t;
+        }
+    }
+
+    /// Lists the runs of consecutive named rows inside task `task`'s block of rows, each as its
+    /// row indices within the block and the range of its values.
+    fn runs(
+        &self,
+        task: usize,
+    ) -> impl Iterator<Item = (std::ops::Range<usize>, std::ops::Range<usize>)> + '_ {
+        let first = task * ROWS_PER_TASK;
+        let start = self.rows.partition_point(|&row| (row as usize) < first);
+        let end = self
+            .rows
+            .partition_point(|&row| (row as usize) < first + ROWS_PER_TASK);
+        let mut rows = self.rows[start..end]
+            .iter()
+            .map(move |&row| row as usize - first)
+            .peekable();
+        let len = self.row_len;
+        std::iter::from_fn(move || {
+            let begin = rows.next()?;
+            let mut stop = begin + 1;
+            while rows.next_if_eq(&stop).is_some() {
+                stop += 1;
+            }
+            Some((begin..stop, begin * len..stop * len))
+        })
+    }
+}
+
+/// Brings every row of a tensor's accumulators up to step `t - 1`.
+fn catch_up(state: &mut TensorState, stamps: &RowStamps, t: u64) {
+    let (factor, buffers): (f32, Vec<&mut Vec<f32>>) = match state {
+        TensorState::Adadelta {
+            acc_grad,
+            acc_delta,
+        } => (ADADELTA_RHO, vec![acc_grad, acc_delta]),
+        TensorState::Rmsprop { mean_square } => (RMSPROP_GAMMA1, vec![mean_square]),
+        TensorState::Sgd | TensorState::Adagrad { .. } | TensorState::Adam { .. } => return,
+    };
+    for buffer in buffers {
+        buffer
+            .par_chunks_mut(stamps.row_len)
+            .zip(&stamps.current_at)
+            .for_each(|(row, &current_at)| shrink(row, factor, t - 1 - current_at));
+    }
+}
+
+simd_fn! {
+/// Multiplies every value of `values` by `factor`, `times` times over, rounding after each
+/// multiplication as the dense update does when its gradient is zero.
+fn shrink(values: &mut [f32], factor: f32, times: u64) {
+    for _ in 0..times {
+        for x in values.iter_mut() {
+            *x *= factor;
+        }
+    }
+}
 }
 
 fn assert_state_len(name: &str, state_len: usize, param_len: usize) {

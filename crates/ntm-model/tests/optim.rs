@@ -4,7 +4,7 @@
 //! its formula for two steps. The parameter set has a decayed weight tensor and a bias
 //! tensor without decay, both with the same values, so the effect of weight decay shows.
 
-use ntm_model::{Optimizer, OptimizerConfig, OptimizerKind, ParamSet, Tensor};
+use ntm_model::{Optimizer, OptimizerConfig, OptimizerKind, ParamSet, RowSupport, Tensor};
 
 const WEIGHTS: [f32; 4] = [0.5, -1.0, 2.0, 0.0];
 const GRADS_STEP1: [f32; 4] = [0.2, -3.0, 0.05, 0.0];
@@ -388,6 +388,85 @@ fn results_identical_across_thread_counts() {
             s.w
         );
     }
+}
+
+/// Bit patterns of every value of `params`, for exact comparisons that also tell -0 from 0.
+fn bits(params: &ParamSet) -> Vec<Vec<u32>> {
+    params
+        .tensors
+        .iter()
+        .map(|t| t.data.iter().map(|x| x.to_bits()).collect())
+        .collect()
+}
+
+#[test]
+fn row_support_matches_dense_update_bitwise() {
+    // 300 rows of 7 values make several rayon tasks. Each step has a gradient in a random fifth
+    // of the first 200 rows, and the last 10 rows see one step only. Every seventh step names no
+    // rows. Owed shrink steps are thus paid both when a row returns and all at once.
+    const ROWS: usize = 300;
+    const ROW_LEN: usize = 7;
+    let start: Vec<f32> = (0..ROWS * ROW_LEN)
+        .map(|i| ((i * 37 % 1001) as f32 - 500.0) / 250.0)
+        .collect();
+    let mut state = 12345u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as u32
+    };
+    // Tensor 0 has weight decay when the configuration sets it, tensor 1 never does.
+    for kind in all_kinds() {
+        for (weight_decay, tensor) in [(0.0, 0), (0.0, 1), (0.01, 0), (0.01, 1)] {
+            let cfg = config(kind, 0.01, 0.5, 2.0, weight_decay);
+            let mut dense = params_with(&start);
+            let mut sparse = dense.clone();
+            let mut dense_optimizer = Optimizer::new(cfg, &dense);
+            let mut sparse_optimizer = Optimizer::new(cfg, &sparse);
+            for step in 0..40 {
+                let rows: Vec<u32> = (0..ROWS as u32)
+                    .filter(|&row| row < 200 && next() % 5 == 0 || row >= 290 && step == 30)
+                    .collect();
+                let mut grads = params_with(&vec![0.0; ROWS * ROW_LEN]);
+                for t in &mut grads.tensors {
+                    for &row in &rows {
+                        for value in &mut t.data[row as usize * ROW_LEN..][..ROW_LEN] {
+                            *value = (next() % 2001) as f32 / 400.0 - 2.5;
+                        }
+                    }
+                }
+                dense_optimizer.step(&mut dense, &grads);
+                let support = (step % 7 != 6).then_some(RowSupport {
+                    tensor,
+                    row_len: ROW_LEN,
+                    rows: &rows,
+                });
+                sparse_optimizer.step_with_support(&mut sparse, &grads, support);
+                assert!(
+                    bits(&dense) == bits(&sparse),
+                    "{kind}, weight decay {weight_decay}, tensor {tensor}: step {step} differs"
+                );
+            }
+            assert_ne!(
+                dense.tensors[tensor].data, start,
+                "{kind}: nothing was trained"
+            );
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "not a sorted list of rows below 2")]
+fn row_support_out_of_range_is_refused() {
+    let mut params = params_with(&WEIGHTS);
+    let mut optimizer = Optimizer::new(OptimizerConfig::default(), &params);
+    let support = RowSupport {
+        tensor: 0,
+        row_len: 2,
+        rows: &[0, 2],
+    };
+    optimizer.step_with_support(&mut params, &params_with(&GRADS_STEP1), Some(support));
 }
 
 #[test]

@@ -606,3 +606,69 @@ fn topic_selection_without_selector_keeps_the_best_run() {
     assert_eq!(kept.network.params, run_only.network.params);
     assert!(kept.topic_sources.is_none());
 }
+
+#[test]
+fn cpu_backend_update_matches_the_dense_update() {
+    use ntm_model::network::{Activation, NetworkConfig};
+    use ntm_model::OptimizerConfig;
+
+    // Each batch takes 6 documents of one or two of the four word blocks. Most rows of the first
+    // layer's weight then have no gradient in a given step, and the backend updates only the
+    // rows of the batch's words.
+    let rows = block_corpus(60, 21);
+    let mut rng = ChaCha8Rng::seed_from_u64(22);
+    let config = NetworkConfig {
+        feature_dim: VOCAB,
+        num_topics: 3,
+        encoder_layers: vec![8, 5],
+        activation: Activation::Sigmoid,
+        batch_norm: false,
+    };
+    let start = Network::new(config, &mut rng);
+    let mut backend = CpuBackend::new();
+    let (mut sparse, mut dense) = (start.clone(), start.clone());
+    let mut grads = start.zero_grads();
+    let optimizer_config = OptimizerConfig {
+        rescale_grad: 1.0 / 6.0,
+        ..OptimizerConfig::default()
+    };
+    let mut sparse_optimizer = Optimizer::new(optimizer_config, &start.params);
+    let mut dense_optimizer = sparse_optimizer.clone();
+    for step in 0..10 {
+        let blocks = [step % BLOCKS, (step + step / 3) % BLOCKS];
+        let picked: Vec<usize> = (0..60)
+            .filter(|d| blocks.contains(&(d % BLOCKS)))
+            .skip(step)
+            .take(6)
+            .collect();
+        let batch = rows.select(&picked);
+        let eps: Vec<f32> = (0..6 * 3).map(|_| rng.random_range(-1.0..1.0)).collect();
+        backend
+            .train_step(
+                &mut sparse,
+                &batch,
+                &eps,
+                StepOptions::default(),
+                &mut grads,
+            )
+            .expect("step");
+        assert!(
+            backend.workspace().present_words().len() < VOCAB,
+            "step {step} uses every word"
+        );
+        backend.update(&mut sparse_optimizer, &mut sparse.params, &grads);
+        backend
+            .train_step(&mut dense, &batch, &eps, StepOptions::default(), &mut grads)
+            .expect("step");
+        dense_optimizer.step(&mut dense.params, &grads);
+        for (a, b) in sparse.params.tensors.iter().zip(&dense.params.tensors) {
+            let same = a
+                .data
+                .iter()
+                .zip(&b.data)
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "step {step}: `{}` differs", a.name);
+        }
+    }
+    assert_ne!(sparse.params, start.params);
+}
