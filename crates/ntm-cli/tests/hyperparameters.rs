@@ -225,3 +225,38 @@ fn negative_flag_value_gets_the_range_error() {
     assert!(message.contains("-1"), "{message}");
     assert!(!message.contains("unexpected argument"), "{message}");
 }
+
+#[test]
+fn vocabulary_size_is_announced_only_for_valid_hyperparameters() {
+    // Without feature_dim, the size comes from auxiliary/vocab.txt. A failed run ends with the
+    // hyperparameter error, not with a line about the vocabulary that reads like progress.
+    let root = tempfile::tempdir().expect("temporary folder");
+    let file = root.path().join("hyperparameters.json");
+    write_json(
+        &file,
+        &serde_json::json!({"num_topics": "0", "epochs": "1"}),
+    );
+    let (run, output) = train(root.path(), &file, &[]);
+    let message = assert_rejected_before_data(&run, &output, "num_topics=0");
+    assert!(message.contains("num_topics"), "{message}");
+    assert!(
+        !run.stderr.contains("feature_dim not given"),
+        "the vocabulary line came before the error:\n{}",
+        run.stderr
+    );
+
+    let root = tempfile::tempdir().expect("temporary folder");
+    let file = root.path().join("hyperparameters.json");
+    write_json(
+        &file,
+        &serde_json::json!({"num_topics": "2", "epochs": "1"}),
+    );
+    let (run, _) = train(root.path(), &file, &[]);
+    run.assert_success();
+    assert!(
+        run.stderr
+            .contains("feature_dim not given: using the 20 words of"),
+        "{}",
+        run.stderr
+    );
+}

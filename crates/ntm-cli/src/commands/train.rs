@@ -308,13 +308,15 @@ fn run_job(job: TrainJob) -> Result<()> {
     let mut values = job.values;
     let mut origins = job.origins;
     let vocab_path = job.data.join("auxiliary").join("vocab.txt");
+    // Said once the hyperparameters are valid, so that an error is the last line of a failed run.
+    let mut feature_dim_note = None;
     if !values.contains_key("feature_dim") && vocab_path.is_file() {
         let words = ntm_formats::vocab::read_vocab(&vocab_path)?;
-        info!(
+        feature_dim_note = Some(format!(
             "feature_dim not given: using the {} words of {}",
             words.len(),
             vocab_path.display()
-        );
+        ));
         values.insert("feature_dim".to_owned(), words.len().to_string());
         origins.insert(
             "feature_dim".to_owned(),
@@ -329,6 +331,9 @@ fn run_job(job: TrainJob) -> Result<()> {
         };
         anyhow::Error::new(error).context(context)
     })?;
+    if let Some(note) = feature_dim_note {
+        info!("{note}");
+    }
     info!(
         "Final configuration: {}",
         format_configuration(&hyperparameters.to_string_map())
