@@ -35,7 +35,7 @@ use crate::batches::{
 use crate::early_stopping::EarlyStopping;
 use crate::hyperparams::{Hyperparameters, RestartSelection};
 use crate::network::{Extensions, LossSums, Network, NetworkConfig, StepOptions};
-use crate::optim::{Optimizer, OptimizerConfig};
+use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::params::ParamSet;
 
 /// Settings of one training run, already validated.
@@ -225,8 +225,7 @@ pub enum TrainError {
     },
     /// The loss became NaN or infinite.
     #[error(
-        "training diverged: the loss became {value} in epoch {epoch}, batch {batch}; \
-         lower learning_rate, set clip_gradient, or use the default optimizer adadelta"
+        "training diverged: the loss became {value} in epoch {epoch}, batch {batch}; {advice}"
     )]
     Diverged {
         /// Epoch number.
@@ -235,6 +234,8 @@ pub enum TrainError {
         batch: usize,
         /// The non-finite value.
         value: f64,
+        /// The changes to try, from the run's settings and the largest count trained on.
+        advice: String,
     },
     /// The network rejected its inputs; a bug, since the trainer checks shapes first.
     #[error(transparent)]
@@ -614,6 +615,8 @@ fn run_epochs(
     }
 
     // 2. Epoch loop.
+    // The largest count trained on so far, named when the loss diverges.
+    let mut largest_count = 0.0f32;
     'epochs: for epoch in 1..=config.epochs {
         info!("# Starting training for epoch {epoch}");
         let started = Instant::now();
@@ -666,11 +669,13 @@ fn run_epochs(
             let total = step.recons + step.kld;
             // Checking the loss costs nothing. A non-finite gradient behind a finite loss shows
             // up in the next batch's loss or in the parameter check at the end of the epoch.
+            largest_count = batch.values().iter().copied().fold(largest_count, f32::max);
             if !total.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
                     batch: done + 1,
                     value: total,
+                    advice: divergence_advice(config, largest_count),
                 });
             }
             sums.add(&step);
@@ -694,6 +699,7 @@ fn run_epochs(
                 epoch,
                 batch: done,
                 value: f64::NAN,
+                advice: divergence_advice(config, largest_count),
             });
         }
         let train_loss = per_document(&sums);
@@ -728,6 +734,7 @@ fn run_epochs(
                 epoch,
                 batch: done,
                 value: current,
+                advice: divergence_advice(config, largest_count),
             });
         }
         // Before the anneal ends, the latest epoch counts as the best one, since losses of
@@ -1020,6 +1027,49 @@ fn log_losses(prefix: &str, loss: &LossRecord) {
     info!("{prefix}Loss (name: value) kld: {}", loss.kld);
     info!("{prefix}Loss (name: value) recons: {}", loss.recons);
     info!("{prefix}Loss (name: value) logppx: {}", loss.total);
+}
+
+/// Counts above this, trained on before a divergence, are named in the advice as a likely cause.
+const EXTREME_COUNT: f32 = 1e6;
+
+/// Says what to change after a divergence, from the run's settings and the largest count
+/// trained on before it.
+fn divergence_advice(config: &TrainConfig, largest_count: f32) -> String {
+    let optimizer = &config.optimizer;
+    let mut steps = Vec::new();
+    if !(largest_count <= EXTREME_COUNT) {
+        steps.push(format!(
+            "check the training data, which holds a word count of {largest_count:e}"
+        ));
+    }
+    if optimizer.kind != OptimizerKind::Adadelta {
+        steps.push(format!(
+            "lower learning_rate (now {:?})",
+            optimizer.learning_rate
+        ));
+    }
+    if !(optimizer.clip_gradient.is_finite() && optimizer.clip_gradient >= 0.0) {
+        steps.push("set clip_gradient (for example 10)".to_owned());
+    } else {
+        steps.push(format!(
+            "lower clip_gradient (now {:?})",
+            optimizer.clip_gradient
+        ));
+    }
+    if optimizer.kind != OptimizerKind::Adadelta {
+        steps.push("use the default optimizer adadelta".to_owned());
+    } else if config.rescale_gradient >= 1.0 {
+        steps.push(format!(
+            "lower rescale_gradient (now {:?})",
+            config.rescale_gradient
+        ));
+    }
+    let last = steps.pop().unwrap_or_default();
+    if steps.is_empty() {
+        last
+    } else {
+        format!("{}, or {last}", steps.join(", "))
+    }
 }
 
 /// Puts the fixed decoder weight of a refit back after an optimizer update.

@@ -672,3 +672,52 @@ fn cpu_backend_update_matches_the_dense_update() {
     }
     assert_ne!(sparse.params, start.params);
 }
+
+/// Trains on `rows` on one thread and returns the divergence message.
+fn divergence_message(config: &TrainConfig, rows: &SparseRows) -> String {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("thread pool");
+    let error = pool
+        .install(|| {
+            train(
+                config,
+                TrainData::in_memory(rows, None, None),
+                TrainControl::default(),
+            )
+        })
+        .expect_err("training diverges");
+    assert!(matches!(error, TrainError::Diverged { .. }), "{error:?}");
+    error.to_string()
+}
+
+#[test]
+fn divergence_advice_fits_the_run() {
+    use ntm_model::OptimizerKind;
+
+    // A count near the largest f32 makes the weights overflow, whatever the optimizer: the
+    // message names the count, and with AdaDelta it does not suggest the learning rate, which
+    // AdaDelta ignores.
+    let mut rows = block_corpus(64, 31);
+    rows.push_row(&[0, 1], &[3e38, 1.0]);
+    let message = divergence_message(&config(2, 1), &rows);
+    assert!(message.contains("word count of 3e38"), "{message}");
+    assert!(message.contains("set clip_gradient"), "{message}");
+    assert!(!message.contains("learning_rate"), "{message}");
+    assert!(!message.contains("optimizer adadelta"), "{message}");
+
+    // SGD with a huge learning rate on clean data: lower it, clip, or go back to AdaDelta.
+    let rows = block_corpus(64, 32);
+    let mut sgd = config(3, 1);
+    sgd.optimizer.kind = OptimizerKind::Sgd;
+    sgd.optimizer.learning_rate = 1e30;
+    let message = divergence_message(&sgd, &rows);
+    assert!(
+        message.contains("lower learning_rate (now 1e30)")
+            && message.contains("set clip_gradient")
+            && message.contains("use the default optimizer adadelta"),
+        "{message}"
+    );
+    assert!(!message.contains("word count"), "{message}");
+}
