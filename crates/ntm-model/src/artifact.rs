@@ -50,6 +50,14 @@ pub enum ArtifactError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The compressed archive ends early or does not decompress.
+    #[error("model archive {path} is truncated or corrupt")]
+    Corrupt {
+        /// The archive path.
+        path: PathBuf,
+        /// The decompression or archive error.
+        source: io::Error,
+    },
     /// A file of the artifact is missing.
     #[error("model artifact {path} has no {file}; expected model.tar.gz as `ntm train` writes it, the folder that contains it, or a folder of its files")]
     Missing {
@@ -386,7 +394,20 @@ impl ModelArtifact {
             Some(bytes) => {
                 let text = String::from_utf8(bytes)
                     .map_err(|e| invalid(VOCAB_FILE, format!("not UTF-8: {e}")))?;
-                Some(text.lines().map(str::to_owned).collect())
+                let words: Vec<String> = text.lines().map(str::to_owned).collect();
+                // Word ids are line numbers, so any other count shifts or loses topic words.
+                if words.len() != network.config.feature_dim {
+                    return Err(invalid(
+                        VOCAB_FILE,
+                        format!(
+                            "it has {} lines but the model has {} features, one word per feature; \
+                             the file is cut short or belongs to another model",
+                            words.len(),
+                            network.config.feature_dim
+                        ),
+                    ));
+                }
+                Some(words)
             }
             None => None,
         };
@@ -433,7 +454,8 @@ fn network_from_weights(
     extensions: Extensions,
     bytes: &[u8],
 ) -> std::result::Result<Network, String> {
-    let file = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|e| format!("the file is truncated or corrupt ({e})"))?;
     // A fresh network of this shape defines the expected names and shapes.
     let template = Network::with_extensions(
         config.clone(),
@@ -494,14 +516,12 @@ fn read_tar_members(path: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
     let file = File::open(path).map_err(|e| io_error("cannot open model", path, e))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let mut members = BTreeMap::new();
-    let entries = archive
-        .entries()
-        .map_err(|e| io_error("cannot read model archive", path, e))?;
+    let entries = archive.entries().map_err(|e| archive_error(path, e))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| io_error("cannot read model archive", path, e))?;
+        let mut entry = entry.map_err(|e| archive_error(path, e))?;
         let name = entry
             .path()
-            .map_err(|e| io_error("cannot read model archive", path, e))?
+            .map_err(|e| archive_error(path, e))?
             .to_string_lossy()
             .trim_start_matches("./")
             .to_owned();
@@ -509,11 +529,25 @@ fn read_tar_members(path: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
             let mut bytes = Vec::new();
             entry
                 .read_to_end(&mut bytes)
-                .map_err(|e| io_error("cannot read model archive", path, e))?;
+                .map_err(|e| archive_error(path, e))?;
             members.insert(name, bytes);
         }
     }
     Ok(members)
+}
+
+/// Reports an error met while decompressing or unpacking the archive at `path`. Errors of the
+/// data itself (an early end, a bad block) mean a damaged file; others keep their I/O message.
+fn archive_error(path: &Path, error: io::Error) -> ArtifactError {
+    match error.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+            ArtifactError::Corrupt {
+                path: path.to_owned(),
+                source: error,
+            }
+        }
+        _ => io_error("cannot read model archive", path, error),
+    }
 }
 
 /// Creates a temporary file in `dir` that becomes an ordinary file readable by everyone

@@ -90,6 +90,59 @@ fn missing_and_corrupt_members_are_named() {
 }
 
 #[test]
+fn damaged_archive_and_short_vocabulary_are_named() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("model.tar.gz");
+    artifact(false).write_tar_gz(&path).expect("write");
+    let bytes = std::fs::read(&path).expect("read");
+    let cut = dir.path().join("cut.tar.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write the first half");
+    let message = error_chain(&ModelArtifact::load(&cut).expect_err("half an archive"));
+    assert!(
+        message.contains("cut.tar.gz is truncated or corrupt"),
+        "{message}"
+    );
+
+    // A vocabulary with a line missing would shift every later word onto the wrong feature.
+    let folder = dir.path().join("folder");
+    artifact(false).write_dir(&folder).expect("write");
+    let words: Vec<String> = (0..6).map(|i| format!("word{i}\n")).collect();
+    std::fs::write(folder.join("vocab.txt"), words.concat()).expect("cut the vocabulary");
+    let message = ModelArtifact::load(&folder)
+        .expect_err("short vocabulary")
+        .to_string();
+    assert!(
+        message.contains("vocab.txt")
+            && message.contains("6 lines")
+            && message.contains("7 features"),
+        "{message}"
+    );
+
+    let weights = folder.join("model.safetensors");
+    artifact(false).write_dir(&folder).expect("write again");
+    let bytes = std::fs::read(&weights).expect("read");
+    std::fs::write(&weights, &bytes[..bytes.len() - 10]).expect("cut the weights");
+    let message = ModelArtifact::load(&folder)
+        .expect_err("short weights")
+        .to_string();
+    assert!(
+        message.contains("model.safetensors") && message.contains("truncated or corrupt"),
+        "{message}"
+    );
+}
+
+/// Joins an error with its sources, as the command line prints them.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+#[test]
 fn newer_format_version_is_rejected() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let mut newer = artifact(false);
