@@ -252,6 +252,7 @@ fn reference_counted_with_another_vocabulary_is_refused() {
     let message = run.assert_failure();
     assert!(message.contains("another vocabulary"), "{message}");
     assert!(message.contains("word 1 is"), "{message}");
+    assert!(message.contains("--vocabulary MODEL"), "{message}");
     let output = root.path().join("report.html");
     let run = ntm(
         root.path(),
@@ -299,6 +300,65 @@ fn reference_counted_with_another_vocabulary_is_refused() {
     );
     run.assert_success();
     assert!(!run.stderr.contains("differs"), "{}", run.stderr);
+}
+
+#[test]
+fn prepare_with_model_vocabulary_gives_a_reference() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let (channels, model) = trained(root.path());
+    let text = common::fixture("newsgroups-test.jsonl.gz");
+    let model_words = read_lines(&channels.join("auxiliary").join("vocab.txt"));
+    let prepare = |name: &str, vocabulary: &Path, extra: &[&str]| {
+        let output = root.path().join(name);
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+            &"prepare",
+            &text,
+            &"--output",
+            &output,
+            &"--vocabulary",
+            &vocabulary,
+        ];
+        for flag in extra {
+            args.push(flag);
+        }
+        (ntm(root.path(), &args), output)
+    };
+
+    // From the model itself, with the tokenizer flags of its training text: the channel has the
+    // model's words in the model's order, and evaluate accepts it as a reference.
+    let (run, from_model) = prepare("from-model", &model, &["--strip-newsgroup"]);
+    run.assert_success();
+    assert!(!run.stderr.contains("tokenised with"), "{}", run.stderr);
+    assert_eq!(
+        read_lines(&from_model.join("auxiliary").join("vocab.txt")),
+        model_words
+    );
+    let report = evaluate_json(root.path(), &model, &from_model.join("train"), &[]);
+    assert!(
+        report["metrics"]["reference_documents"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{report}"
+    );
+
+    // From a vocab.txt file, the same words.
+    let file = channels.join("auxiliary").join("vocab.txt");
+    let (run, from_file) = prepare("from-file", &file, &["--strip-newsgroup"]);
+    run.assert_success();
+    assert_eq!(
+        read_lines(&from_file.join("auxiliary").join("vocab.txt")),
+        model_words
+    );
+
+    // Other tokenizer flags than the model's get a warning; vocabulary limits are refused.
+    let (run, _) = prepare("other-flags", &model, &[]);
+    run.assert_success();
+    assert!(run.stderr.contains("tokenised with"), "{}", run.stderr);
+    let (run, limited) = prepare("limited", &model, &["--max-features", "10"]);
+    let message = run.assert_failure();
+    assert!(message.contains("--max-features"), "{message}");
+    assert!(!limited.exists(), "wrote {}", limited.display());
 }
 
 #[test]

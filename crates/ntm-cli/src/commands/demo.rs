@@ -76,6 +76,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         min_df: "5".to_owned(),
         max_df: "0.5".to_owned(),
         max_features: Some(2000),
+        vocabulary: None,
         min_token_len: 2,
         stop_words: "english".to_owned(),
         strip_newsgroup: true,

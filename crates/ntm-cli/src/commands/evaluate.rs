@@ -225,8 +225,9 @@ pub(crate) fn read_channel(
     if let Some((vocab, difference)) = channels::vocabulary_mismatch(path, model_words)? {
         bail!(
             "the reference {} was counted with another vocabulary than the model's: {} \
-             differs ({difference}), so its features would stand for other words; prepare the \
-             reference with the model's vocabulary, or pass a tokens file",
+             differs ({difference}), so its features would stand for other words; count the \
+             reference text with `ntm prepare TEXT --output DIR --vocabulary MODEL` and pass \
+             DIR/train, or pass a tokens file",
             path.display(),
             vocab.display()
         );

@@ -67,6 +67,12 @@ pub struct PrepareArgs {
     /// Keep at most this many words, the most frequent in the training documents.
     #[arg(long)]
     pub max_features: Option<usize>,
+    /// Count the documents with a fixed vocabulary instead of building one. Give a `vocab.txt`
+    /// file (one word per line, ending in `.txt`) or a model (`model.tar.gz`, the folder
+    /// `ntm train` wrote it to, or a folder of its files). A model's words give channels that
+    /// it can score and infer on. Words outside the vocabulary are dropped.
+    #[arg(long, conflicts_with_all = ["min_df", "max_df", "max_features"])]
+    pub vocabulary: Option<PathBuf>,
     /// Shortest token kept, in characters.
     #[arg(long, default_value_t = 2)]
     pub min_token_len: usize,
@@ -196,6 +202,10 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
         kind: parse_input_format(args.input_format.as_deref())?,
         text_field: args.text_field.clone(),
     };
+    let fixed_vocabulary = match &args.vocabulary {
+        Some(path) => Some(load_fixed_vocabulary(path, &settings)?),
+        None => None,
+    };
     check_output_folder(&args.output, args.force)?;
 
     // 2. Read and tokenise every input.
@@ -252,25 +262,31 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
         );
     }
 
-    // 4. Build the vocabulary from the training documents only.
-    let mut builder = VocabularyBuilder::new();
-    for doc in &train_tokens {
-        builder.add_document(&doc.tokens);
-    }
-    let limits = VocabularyLimits {
-        min_df,
-        max_df,
-        max_features: args.max_features,
+    // 4. Build the vocabulary from the training documents only, unless one is given.
+    let vocabulary = match fixed_vocabulary {
+        Some(vocabulary) => vocabulary,
+        None => {
+            let mut builder = VocabularyBuilder::new();
+            for doc in &train_tokens {
+                builder.add_document(&doc.tokens);
+            }
+            let limits = VocabularyLimits {
+                min_df,
+                max_df,
+                max_features: args.max_features,
+            };
+            let vocabulary = builder
+                .build(&limits)
+                .context("cannot build the vocabulary")?;
+            info!(
+                "Vocabulary: {} words kept of {} distinct tokens in {} training documents",
+                vocabulary.len(),
+                builder.n_words(),
+                builder.n_docs()
+            );
+            vocabulary
+        }
     };
-    let vocabulary = builder
-        .build(&limits)
-        .context("cannot build the vocabulary")?;
-    info!(
-        "Vocabulary: {} words kept of {} distinct tokens in {} training documents",
-        vocabulary.len(),
-        builder.n_words(),
-        builder.n_docs()
-    );
 
     // 5. Write the channels.
     let extension = match args.format {
@@ -361,6 +377,49 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
 }
 
 /// Refuses to mix new channel files with those of an earlier run, unless `force` clears them.
+/// Reads the vocabulary of `--vocabulary`: a `vocab.txt` file, or the vocabulary of a model.
+/// For a model, warns when its text was tokenised with other settings than `settings`, since
+/// the counts would then miss words of its vocabulary.
+fn load_fixed_vocabulary(path: &Path, settings: &TokenizerSettings) -> Result<Vocabulary> {
+    let is_word_list = path.is_file()
+        && path
+            .extension()
+            .is_some_and(|extension| extension.eq_ignore_ascii_case("txt"));
+    let (words, source) = if is_word_list {
+        let words = ntm_formats::vocab::read_vocab(path)
+            .with_context(|| format!("cannot read the vocabulary {}", path.display()))?;
+        (words, format!("vocabulary file {}", path.display()))
+    } else {
+        let artifact = ntm_model::artifact::ModelArtifact::load(path).with_context(|| {
+            format!(
+                "cannot read --vocabulary {}: give a vocab.txt file (name ending in .txt) or a model",
+                path.display()
+            )
+        })?;
+        let Some(words) = artifact.vocabulary else {
+            bail!(
+                "the model {} has no vocabulary (it was trained without auxiliary/vocab.txt), \
+                 so it cannot give --vocabulary its words",
+                path.display()
+            );
+        };
+        if let Some(used) = &artifact.metadata.tokenizer {
+            let current = serde_json::to_value(settings)?;
+            if *used != current {
+                warn!(
+                    "the model's training text was tokenised with {used}, these documents with \
+                     {current}; give the same tokenizer flags so that the counts match the model"
+                );
+            }
+        }
+        (words, format!("model {}", path.display()))
+    };
+    let vocabulary = Vocabulary::from_words(words)
+        .with_context(|| format!("the {source} is not a usable vocabulary"))?;
+    info!("Vocabulary: the {} words of the {source}", vocabulary.len());
+    Ok(vocabulary)
+}
+
 fn check_output_folder(output: &Path, force: bool) -> Result<()> {
     for channel in CHANNELS {
         let dir = output.join(channel);
