@@ -260,3 +260,45 @@ fn vocabulary_size_is_announced_only_for_valid_hyperparameters() {
         run.stderr
     );
 }
+
+#[test]
+fn training_without_a_vocabulary_says_what_it_costs() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let data = csv_channels(
+        root.path(),
+        "data",
+        &fixture("four-block-corpus/train.csv"),
+        None,
+        None,
+    );
+    let output = root.path().join("model");
+    let train = |extra: &[&str]| {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+            &"train",
+            &"--data",
+            &data,
+            &"--output",
+            &output,
+            &"--num-topics",
+            &"2",
+            &"--epochs",
+            &"1",
+        ];
+        for flag in extra {
+            args.push(flag);
+        }
+        ntm(root.path(), &args)
+    };
+    // Without feature_dim the error says where the size would have come from.
+    let message = assert_rejected_before_data(&train(&[]), &output, "no feature_dim");
+    assert!(
+        message.contains("feature_dim")
+            && message.contains("auxiliary/vocab.txt")
+            && message.contains("does not exist"),
+        "{message}"
+    );
+    // With it, training works and warns that the topics will be word ids.
+    let run = train(&["--feature-dim", "20"]);
+    run.assert_success();
+    assert!(run.stderr.contains("No vocabulary at"), "{}", run.stderr);
+}

@@ -168,7 +168,11 @@ pub enum InputError {
         found: &'static str,
     },
     /// A JSON object lacks the text field.
-    #[error("{path}, line {line}: missing text field {field:?}")]
+    #[error(
+        "{path}, line {line}: missing text field {field:?}; the object has {}; choose the field \
+         with --text-field",
+        field_list(present)
+    )]
     MissingField {
         /// The file.
         path: PathBuf,
@@ -176,6 +180,8 @@ pub enum InputError {
         line: usize,
         /// The field name.
         field: String,
+        /// The object's fields, sorted.
+        present: Vec<String>,
     },
     /// A JSON field has the wrong type.
     #[error("{path}, line {line}: field {field:?} must be {expected}, found {found}")]
@@ -446,6 +452,7 @@ impl JsonLinesReader {
                     path: self.path.clone(),
                     line: self.line,
                     field: self.text_field.clone(),
+                    present: object.keys().cloned().collect(),
                 })
             }
         };
@@ -663,5 +670,15 @@ impl CsvDocumentReader {
 }
 
 mod csv_quotes;
+
+/// Lists JSON field names for a message: `no fields`, or the names quoted and comma-separated.
+fn field_list(fields: &[String]) -> String {
+    if fields.is_empty() {
+        "no fields".to_owned()
+    } else {
+        let quoted: Vec<String> = fields.iter().map(|f| format!("{f:?}")).collect();
+        format!("the fields {}", quoted.join(", "))
+    }
+}
 #[cfg(test)]
 mod tests;

@@ -327,6 +327,11 @@ fn run_job(job: TrainJob) -> Result<()> {
         let origin = error.key().and_then(|key| Some((key, origins.get(key)?)));
         let context = match origin {
             Some((key, origin)) => format!("invalid hyperparameters (`{key}` comes from {origin})"),
+            None if error.key() == Some("feature_dim") => format!(
+                "invalid hyperparameters (feature_dim is read from {} when not given, and that \
+                 file does not exist)",
+                vocab_path.display()
+            ),
             None => "invalid hyperparameters".to_owned(),
         };
         anyhow::Error::new(error).context(context)
@@ -620,6 +625,11 @@ pub fn load_channels(
         );
         Some(words.into_iter().take(feature_dim).collect())
     } else {
+        warn!(
+            "No vocabulary at {}: topics will show word ids, and the model cannot read raw text \
+             (infer --text, text/plain requests); `ntm prepare` writes the file",
+            vocab_path.display()
+        );
         None
     };
     let tokenizer_path = data.join("auxiliary").join("tokenizer.json");

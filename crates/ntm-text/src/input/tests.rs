@@ -136,10 +136,18 @@ fn jsonl_errors_name_file_line_and_field() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let path = dir.path().join("bad.jsonl");
     let good = "{\"text\": \"fine\"}\n";
-    let cases: [(&str, &str); 5] = [
+    let cases: [(&str, &str); 6] = [
         ("{\"text\": \"unterminated}\n", "invalid JSON"),
         ("[1, 2]\n", "expected a JSON object, found an array"),
-        ("{\"body\": \"x\"}\n", "missing text field \"text\""),
+        (
+            "{\"title\": \"t\", \"body\": \"x\"}\n",
+            "missing text field \"text\"; the object has the fields \"body\", \"title\"; \
+             choose the field with --text-field",
+        ),
+        (
+            "{}\n",
+            "missing text field \"text\"; the object has no fields",
+        ),
         (
             "{\"text\": 7}\n",
             "field \"text\" must be a string, found a number",
