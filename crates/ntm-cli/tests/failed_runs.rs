@@ -288,6 +288,29 @@ fn prepare_rejects_missing_training_documents() {
         "a failed run left {}",
         channels.display()
     );
+
+    // A misspelt stop-word list is neither a built-in name nor a file.
+    let message = ntm(
+        root.path(),
+        &[
+            &"prepare",
+            &posts,
+            &"--output",
+            &channels,
+            &"--stop-words",
+            &"englsh",
+        ],
+    )
+    .assert_failure();
+    assert!(
+        message.contains("--stop-words \"englsh\"") && message.contains("`english`, `none`"),
+        "{message}"
+    );
+    assert!(
+        !channels.exists(),
+        "a failed run left {}",
+        channels.display()
+    );
 }
 
 #[test]

@@ -188,6 +188,10 @@ pub fn prepare(args: &PrepareArgs) -> Result<PrepareSummary> {
     let stop_words = match args.stop_words.as_str() {
         "english" => StopWords::English,
         "none" => StopWords::None,
+        path if !Path::new(path).exists() => bail!(
+            "invalid --stop-words {path:?}: it is neither `english`, `none`, nor an existing \
+             file of stop words"
+        ),
         path => StopWords::from_file(Path::new(path))
             .with_context(|| format!("cannot load the stop-word file {path}"))?,
     };

@@ -27,8 +27,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub port: Option<u16>,
     /// Address to listen on. The default 0.0.0.0 accepts connections on every interface, as
-    /// SageMaker requires; use 127.0.0.1 to serve this machine only.
-    #[arg(long, default_value = "0.0.0.0")]
+    /// SageMaker requires; use 127.0.0.1 (or `localhost`) to serve this machine only.
+    #[arg(long, default_value = "0.0.0.0", value_parser = parse_host)]
     pub host: IpAddr,
     /// Threads that decode and score requests; 0 starts one per core.
     #[arg(long, default_value_t = 0)]
@@ -140,5 +140,35 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 's
             let _ = tokio::signal::ctrl_c().await;
             info!("Received Ctrl-C");
         })
+    }
+}
+
+/// Parses `--host`: an IPv4 or IPv6 address, or `localhost` for 127.0.0.1.
+fn parse_host(value: &str) -> Result<IpAddr, String> {
+    if value.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::from([127, 0, 0, 1]));
+    }
+    value.parse().map_err(|_| {
+        format!(
+            "{value:?} is not an IP address; give one such as 127.0.0.1 or 0.0.0.0, or localhost"
+        )
+    })
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::parse_host;
+
+    #[test]
+    fn host_takes_addresses_and_localhost() {
+        assert_eq!(parse_host("localhost"), Ok([127, 0, 0, 1].into()));
+        assert_eq!(parse_host("LocalHost"), Ok([127, 0, 0, 1].into()));
+        assert_eq!(parse_host("0.0.0.0"), Ok([0, 0, 0, 0].into()));
+        assert!(parse_host("::1").is_ok_and(|ip| ip.is_loopback()));
+        let message = parse_host("localhst").expect_err("a misspelt name");
+        assert!(
+            message.contains("\"localhst\" is not an IP address"),
+            "{message}"
+        );
     }
 }
