@@ -250,26 +250,25 @@ fn prepare_rejects_missing_training_documents() {
         "{\"text\": \"alpha beta\"}\n{\"text\": \"beta gamma\"}\n",
     )
     .expect("write input");
-    let message = ntm(
-        root.path(),
-        &[
-            &"prepare",
-            &posts,
-            &"--output",
-            &channels,
-            &"--validation-fraction",
-            &"0.9",
-        ],
-    )
-    .assert_failure();
+    // Runs prepare on the two posts with one more option, which must make it fail and write
+    // nothing, and returns the error.
+    let refused = |option: &str, value: &str| {
+        let message = ntm(
+            root.path(),
+            &[&"prepare", &posts, &"--output", &channels, &option, &value],
+        )
+        .assert_failure();
+        assert!(
+            !channels.exists(),
+            "a failed run left {}",
+            channels.display()
+        );
+        message
+    };
+    let message = refused("--validation-fraction", "0.9");
     assert!(
         message.contains("--validation-fraction 0.9") && message.contains("all 2 documents"),
         "{message}"
-    );
-    assert!(
-        !channels.exists(),
-        "a failed run left {}",
-        channels.display()
     );
 
     // Every word shorter than the minimum: the error names the option that would help.
@@ -290,26 +289,10 @@ fn prepare_rejects_missing_training_documents() {
     );
 
     // A misspelt stop-word list is neither a built-in name nor a file.
-    let message = ntm(
-        root.path(),
-        &[
-            &"prepare",
-            &posts,
-            &"--output",
-            &channels,
-            &"--stop-words",
-            &"englsh",
-        ],
-    )
-    .assert_failure();
+    let message = refused("--stop-words", "englsh");
     assert!(
         message.contains("--stop-words \"englsh\"") && message.contains("`english`, `none`"),
         "{message}"
-    );
-    assert!(
-        !channels.exists(),
-        "a failed run left {}",
-        channels.display()
     );
 }
 
