@@ -547,9 +547,12 @@ fn csv_width_hint(columns: usize, feature_dim: usize, label_size: usize) -> &'st
     if label_size > 0 && columns == feature_dim {
         "The rows hold no label column, but the content type declares one: use text/csv or \
          text/csv;label_size=0."
+    } else if label_size == 0 && columns == feature_dim + 1 {
+        "If the first column is a label, declare it with the content type \
+         text/csv;label_size=1."
     } else {
-        "Each row must hold one count per vocabulary word; set feature_dim to the vocabulary \
-         size or fix the file."
+        "Each row must hold one count per vocabulary word: check that the file was counted with \
+         the vocabulary that sets feature_dim (the model's, or the training hyperparameters')."
     }
 }
 

@@ -297,7 +297,19 @@ fn missing_label_column_suggests_label_size_zero() {
     let err = parse_csv(b"1,2,3\n", 3, 1).unwrap_err();
     let message = err.to_string();
     assert!(message.contains("text/csv;label_size=0"), "{message}");
-    assert!(!message.contains("set feature_dim"), "{message}");
+    assert!(!message.contains("vocabulary that sets"), "{message}");
+}
+
+#[test]
+fn one_extra_column_suggests_a_label_column() {
+    let message = parse_csv(b"7,1,2,3\n", 3, 0).unwrap_err().to_string();
+    assert!(message.contains("text/csv;label_size=1"), "{message}");
+    let message = parse_csv(b"7,7,1,2,3\n", 3, 0).unwrap_err().to_string();
+    assert!(!message.contains("label_size"), "{message}");
+    assert!(
+        message.contains("vocabulary that sets feature_dim"),
+        "{message}"
+    );
 }
 
 #[test]
