@@ -252,7 +252,7 @@ fn prepare_rejects_missing_training_documents() {
     .expect("write input");
     // Runs prepare on the two posts with one more option, which must make it fail and write
     // nothing, and returns the error.
-    let refused = |option: &str, value: &str| {
+    let expect_rejection = |option: &str, value: &str| {
         let message = ntm(
             root.path(),
             &[&"prepare", &posts, &"--output", &channels, &option, &value],
@@ -265,7 +265,7 @@ fn prepare_rejects_missing_training_documents() {
         );
         message
     };
-    let message = refused("--validation-fraction", "0.9");
+    let message = expect_rejection("--validation-fraction", "0.9");
     assert!(
         message.contains("--validation-fraction 0.9") && message.contains("all 2 documents"),
         "{message}"
@@ -289,7 +289,7 @@ fn prepare_rejects_missing_training_documents() {
     );
 
     // A misspelt stop-word list is neither a built-in name nor a file.
-    let message = refused("--stop-words", "englsh");
+    let message = expect_rejection("--stop-words", "englsh");
     assert!(
         message.contains("--stop-words \"englsh\"") && message.contains("`english`, `none`"),
         "{message}"

@@ -289,7 +289,7 @@ fn training_without_a_vocabulary_says_what_it_costs() {
         }
         ntm(root.path(), &args)
     };
-    // Without feature_dim the error says where the size would have come from.
+    // Without feature_dim, the error names the file the size would have come from.
     let message = assert_rejected_before_data(&train(&[]), &output, "no feature_dim");
     assert!(
         message.contains("feature_dim")

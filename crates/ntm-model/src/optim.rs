@@ -25,7 +25,7 @@
 //! ([`RowSupport`]), as the sparse first encoder layer gives. Without weight decay, a zero
 //! gradient leaves the weight of SGD, AdaGrad, AdaDelta and RMSProp unchanged, and AdaDelta's
 //! and RMSProp's accumulators only shrink by a constant factor. Those rules then update only
-//! the named rows and keep, for every other row, the number of shrink steps it owes; a row pays
+//! the named rows, and every other row keeps a count of the shrink steps it owes. A row applies
 //! them, one multiplication at a time, when it is next named or at the next step that names no
 //! rows. The results are the bits of the dense update, which reads and writes every row.
 
@@ -162,9 +162,9 @@ enum TensorState {
 
 /// The rows of one tensor outside which a gradient is zero.
 ///
-/// The tensor is read as rows of `row_len` values; `rows` lists, in increasing order and without
-/// repeats, every row whose gradient may hold a non-zero value. The first encoder layer's weight
-/// gradient has this form, with the words of the batch as rows
+/// The tensor is read as rows of `row_len` values. `rows` lists, in increasing order and without
+/// repeats, every row whose gradient may contain a non-zero value. The first encoder layer's
+/// weight gradient has this form, with the words of the batch as rows
 /// ([`Workspace::present_words`](crate::Workspace::present_words)).
 #[derive(Debug, Clone, Copy)]
 pub struct RowSupport<'a> {

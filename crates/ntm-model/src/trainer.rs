@@ -1037,7 +1037,7 @@ const EXTREME_COUNT: f32 = 1e6;
 fn divergence_advice(config: &TrainConfig, largest_count: f32) -> String {
     let optimizer = &config.optimizer;
     let mut steps = Vec::new();
-    if !(largest_count <= EXTREME_COUNT) {
+    if largest_count.is_nan() || largest_count > EXTREME_COUNT {
         steps.push(format!(
             "check the training data, which holds a word count of {largest_count:e}"
         ));

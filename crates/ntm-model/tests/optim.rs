@@ -458,7 +458,7 @@ fn row_support_matches_dense_update_bitwise() {
 
 #[test]
 #[should_panic(expected = "not a sorted list of rows below 2")]
-fn row_support_out_of_range_is_refused() {
+fn row_support_out_of_range_panics() {
     let mut params = params_with(&WEIGHTS);
     let mut optimizer = Optimizer::new(OptimizerConfig::default(), &params);
     let support = RowSupport {

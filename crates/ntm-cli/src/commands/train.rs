@@ -308,7 +308,7 @@ fn run_job(job: TrainJob) -> Result<()> {
     let mut values = job.values;
     let mut origins = job.origins;
     let vocab_path = job.data.join("auxiliary").join("vocab.txt");
-    // Said once the hyperparameters are valid, so that an error is the last line of a failed run.
+    // Logged only once the hyperparameters are valid, so an error is the last line of a failed run.
     let mut feature_dim_note = None;
     if !values.contains_key("feature_dim") && vocab_path.is_file() {
         let words = ntm_formats::vocab::read_vocab(&vocab_path)?;
